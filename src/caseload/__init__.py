@@ -1,0 +1,50 @@
+"""caseload: optimal, explainable allocation of children's social care cases.
+
+The layers, from the outside in: a social-care domain model (:mod:`caseload.data`,
+:class:`Model`), compiled (:mod:`caseload.compile`) into a core assignment
+problem (:mod:`caseload.problem`), solved by the modules under
+:mod:`caseload.solvers` (the only ones that import OR-Tools), and returned as a
+:class:`Result` that :func:`check` verifies independently.
+"""
+
+import logging
+
+from caseload.data import (
+    Case,
+    CaseType,
+    Instance,
+    Locality,
+    TravelEdge,
+    Weights,
+    Worker,
+    read_instance,
+    write_instance,
+)
+from caseload.errors import InvalidInstanceError, Problem
+from caseload.model import Model
+from caseload.result import Result, Unallocated, WorkerRow
+from caseload.solve import solve
+
+logging.getLogger("caseload").addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Case",
+    "CaseType",
+    "Instance",
+    "InvalidInstanceError",
+    "Locality",
+    "Model",
+    "Problem",
+    "Result",
+    "TravelEdge",
+    "Unallocated",
+    "Weights",
+    "Worker",
+    "WorkerRow",
+    "__version__",
+    "read_instance",
+    "solve",
+    "write_instance",
+]

@@ -1,0 +1,241 @@
+"""The ``caseload`` command.
+
+Exit codes: 0 success; 1 the output does not pass a check (or no allocation
+could be found for a GAP file in time); 2 invalid input or usage, with the
+problems on stderr and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from caseload.errors import InvalidInstanceError
+
+EXIT_OK, EXIT_CHECK, EXIT_INPUT = 0, 1, 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caseload",
+        description="Allocate children's social care cases to social workers, with reasons.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def solver_flags(p: argparse.ArgumentParser, default_limit: float) -> None:
+        p.add_argument(
+            "--time-limit",
+            type=float,
+            default=default_limit,
+            help=f"wall-clock seconds after the input is read (default {default_limit:g})",
+        )
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--threads", type=int, default=2, help="solver threads (default 2)")
+
+    demo = sub.add_parser("demo", help="solve a built-in city authority and print a summary")
+    demo.add_argument(
+        "--size", default="medium", choices=("small", "medium", "large", "county")
+    )
+    demo.add_argument("--instance-seed", type=int, default=0, help="seed of the generated authority")
+    demo.add_argument("-o", "--output", help="also write the result JSON here")
+    solver_flags(demo, 10.0)
+
+    solve = sub.add_parser("solve", help="solve an instance file and write a result file")
+    solve.add_argument("instance")
+    solve.add_argument("-o", "--output", required=True, help="result path, or - for stdout")
+    solve.add_argument("--progress", action="store_true", help="show progress on a terminal")
+    solve.add_argument("--log", action="store_true", help="print the solver's search log")
+    solver_flags(solve, 10.0)
+
+    check = sub.add_parser("check", help="independently check a result against its instance")
+    check.add_argument("instance")
+    check.add_argument("result")
+
+    gap = sub.add_parser("gap", help="solve an OR-Library generalised assignment problem")
+    gap.add_argument("file")
+    gap.add_argument("--problem", type=int, default=1, help="1-based problem number")
+    gap.add_argument("--sense", choices=("min", "max"), default="min")
+    solver_flags(gap, 10.0)
+
+    gen = sub.add_parser("generate", help="write a synthetic authority instance")
+    gen.add_argument("--size", default="medium", choices=("small", "medium", "large", "county"))
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("-o", "--output", required=True)
+    return parser
+
+
+def _write(text: str, output: str) -> None:
+    if output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _UsageError(f"{output}: cannot write ({exc.strerror or exc})") from None
+
+
+def _read_instance(path: str) -> Any:
+    from caseload.data import read_instance
+
+    try:
+        return read_instance(path)
+    except OSError as exc:
+        raise _UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _check_limits(args: argparse.Namespace) -> None:
+    if args.time_limit <= 0:
+        raise _UsageError(f"--time-limit must be > 0, got {args.time_limit}")
+    if args.threads < 1:
+        raise _UsageError(f"--threads must be >= 1, got {args.threads}")
+
+
+def _progress_printer(enabled: bool) -> Any:
+    if not enabled:
+        return None
+
+    def show(point: Any) -> None:
+        bound = "" if point.bound is None else f", bound {point.bound:,.1f}"
+        sys.stderr.write(f"\r  {point.seconds:6.1f} s  objective {point.objective:,.1f}{bound}   ")
+        sys.stderr.flush()
+
+    return show
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from caseload.solve import solve
+
+    _check_limits(args)
+    instance = _read_instance(args.instance)
+    result = solve(
+        instance,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        threads=args.threads,
+        progress=_progress_printer(args.progress and sys.stderr.isatty()),
+        log=args.log,
+    )
+    if args.progress and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    _write(json.dumps(result.to_dict(), indent=1) + "\n", args.output)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from caseload.data import Instance
+    from caseload.generate import generate_authority
+    from caseload.solve import solve
+
+    _check_limits(args)
+    started = time.perf_counter()
+    instance = Instance.from_dict(generate_authority(args.size, args.instance_seed))
+    built = time.perf_counter() - started
+    result = solve(instance, time_limit=args.time_limit, seed=args.seed, threads=args.threads)
+    from caseload.check import check_result
+
+    report = check_result(instance.to_dict(), result.to_dict())
+    print(
+        f"Built-in {args.size} authority '{instance.name}': {len(instance.localities)} localities, "
+        f"{len(instance.workers)} workers, {len(instance.cases)} cases (generated in {built:.1f} s)"
+    )
+    print(result.summary({c.id: c.priority for c in instance.cases}))
+    print(f"  Check:        {'passed' if report.ok else 'FAILED'} (independent checker)")
+    for line in report.violations[:20]:
+        print(f"    {line}")
+    if args.output:
+        _write(json.dumps(result.to_dict(), indent=1) + "\n", args.output)
+    return EXIT_OK if report.ok else EXIT_CHECK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from caseload.check import check_result
+    from caseload.data import loads
+
+    instance = _read_instance(args.instance)
+    try:
+        raw = Path(args.result).read_bytes()
+    except OSError as exc:
+        raise _UsageError(f"{args.result}: cannot read ({exc.strerror or exc})") from None
+    try:
+        result = loads(raw)
+    except (ValueError, RecursionError) as exc:
+        print(f"{args.result}: not valid JSON ({exc})", file=sys.stderr)
+        return EXIT_CHECK
+    report = check_result(instance.to_dict(), result)
+    if report.ok:
+        print(f"ok: {len(instance.cases)} cases, every hard constraint, objective and reason verified")
+        return EXIT_OK
+    print(f"{len(report.violations)} violation(s):")
+    for line in report.violations:
+        print(f"  {line}")
+    return EXIT_CHECK
+
+
+def _cmd_gap(args: argparse.Namespace) -> int:
+    from caseload.gap import read_gap, solve_gap
+
+    _check_limits(args)
+    try:
+        problems = read_gap(args.file)
+    except OSError as exc:
+        raise _UsageError(f"{args.file}: cannot read ({exc.strerror or exc})") from None
+    if not 1 <= args.problem <= len(problems):
+        raise _UsageError(
+            f"--problem must be between 1 and {len(problems)} for {args.file}, got {args.problem}"
+        )
+    out = solve_gap(
+        problems[args.problem - 1],
+        sense=args.sense,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    if out["status"] == "unknown":
+        print("no feasible assignment found within the time limit", file=sys.stderr)
+        return EXIT_CHECK
+    print(json.dumps(out))
+    return EXIT_OK
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from caseload.generate import generate_authority
+
+    _write(json.dumps(generate_authority(args.size, args.seed), indent=1) + "\n", args.output)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    commands = {
+        "solve": _cmd_solve,
+        "demo": _cmd_demo,
+        "check": _cmd_check,
+        "gap": _cmd_gap,
+        "generate": _cmd_generate,
+    }
+    try:
+        return commands[args.command](args)
+    except InvalidInstanceError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_INPUT
+    except _UsageError as exc:
+        print(f"caseload: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("caseload: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Compile a social-care :class:`Instance` into the core :class:`AssignmentProblem`.
+
+A sibling group must go to one worker or stay unallocated as a whole, so each
+group becomes one *item* (a single case is a group of one). A worker may take
+an item when eligible for every member. Per (item, worker) pair:
+
+- cost :math:`= w_t \\sum_{c} \\mathrm{visits}(c)\\, t(\\mathrm{base}, \\mathrm{loc}(c))
+  + w_c\\, |\\{c : \\mathrm{cw}(c) \\in W \\setminus \\{w\\}\\}|`
+- resources: points, cases, and new cases (members whose current worker is
+  someone else);
+
+and leaving the item out costs
+:math:`w_s \\cdot \\#\\mathrm{statutory} + w_u \\sum \\mathrm{priority} + w_c \\cdot
+\\#\\{c : \\mathrm{cw}(c) \\in W\\}`. A group holding a pinned case has one pair, its
+pinned worker, and cannot be left out. Everything is built with numpy, never a
+Python loop over pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from caseload.data import Instance
+from caseload.eligibility import eligibility_matrix
+from caseload.problem import UNASSIGNED, AssignmentProblem
+from caseload.travel import travel_matrix
+
+
+@dataclass(frozen=True, eq=False)
+class Compiled:
+    """A core problem together with the map back to cases and workers.
+
+    Attributes
+    ----------
+    instance
+        The source instance.
+    problem
+        The core problem.
+    item_of_case
+        ``int64[C]``: the item (sibling group) of each case.
+    minutes
+        Travel matrix between localities (see :func:`caseload.travel.travel_matrix`).
+    eligible
+        ``bool[C, W]``: per-case eligibility.
+    """
+
+    instance: Instance
+    problem: AssignmentProblem
+    item_of_case: np.ndarray
+    minutes: np.ndarray
+    eligible: np.ndarray
+
+    def case_assignment(self, assignment: np.ndarray) -> dict[str, str | None]:
+        """Case id -> worker id (or ``None``) from an agent per item."""
+        agent = assignment[self.item_of_case]
+        workers = self.instance.workers
+        return {
+            c.id: (workers[a].id if a != UNASSIGNED else None)
+            for c, a in zip(self.instance.cases, agent.tolist(), strict=True)
+        }
+
+    def item_assignment(self, cases: dict[str, str | None]) -> np.ndarray:
+        """Agent per item from case id -> worker id (first member decides)."""
+        widx = {w.id: j for j, w in enumerate(self.instance.workers)}
+        out = np.full(self.problem.num_items, UNASSIGNED, dtype=np.int64)
+        for c, item in zip(self.instance.cases, self.item_of_case.tolist(), strict=True):
+            worker = cases.get(c.id)
+            if worker is not None:
+                out[item] = widx[worker]
+        return out
+
+
+def compile_instance(instance: Instance) -> Compiled:
+    """Build the core problem of ``instance``."""
+    cases, workers = instance.cases, instance.workers
+    n_cases, n_workers = len(cases), len(workers)
+    weights = instance.weights
+    minutes = travel_matrix(instance)
+    eligible = eligibility_matrix(instance, minutes)
+
+    group_item: dict[str, int] = {}
+    item_of_case = np.empty(n_cases, dtype=np.int64)
+    n_items = 0
+    for i, c in enumerate(cases):
+        if c.group is None:
+            item_of_case[i] = n_items
+            n_items += 1
+        else:
+            if c.group not in group_item:
+                group_item[c.group] = n_items
+                n_items += 1
+            item_of_case[i] = group_item[c.group]
+    order = np.argsort(item_of_case, kind="stable")
+    starts = np.searchsorted(item_of_case[order], np.arange(n_items))
+
+    loc = {x.id: i for i, x in enumerate(instance.localities)}
+    widx = {w.id: j for j, w in enumerate(workers)}
+    base = np.array([loc[w.base] for w in workers], dtype=np.int64)
+    where = np.array([loc[c.location] for c in cases], dtype=np.int64)
+    visits = np.array([instance.visits(c) for c in cases], dtype=float)
+    points = np.array([instance.points(c) for c in cases], dtype=float)
+    statutory = np.array([instance.statutory(c) for c in cases], dtype=float)
+    priority = np.array([c.priority for c in cases], dtype=float)
+    current = np.array([widx.get(c.current_worker or "", -1) for c in cases], dtype=np.int64)
+    pinned = np.array([c.pinned for c in cases], dtype=bool)
+
+    def per_item(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values[order], starts, axis=0) if n_items else values[:0]
+
+    item_ok = (
+        np.logical_and.reduceat(eligible[order], starts, axis=0)
+        if n_items
+        else np.zeros((0, n_workers), dtype=bool)
+    )
+    # A pinned group has exactly one allowed worker; validation made sure it is eligible.
+    pinned_items = item_of_case[pinned]
+    item_ok[pinned_items] = False
+    item_ok[pinned_items, current[pinned]] = True
+    pair_item, pair_agent = np.nonzero(item_ok)
+
+    # Travel summed over members, evaluated only at allowed pairs.
+    t = minutes[base][:, where]  # [worker, case]
+    member_case = order
+    member_item = item_of_case[order]
+    travel = np.zeros(pair_item.size)
+    pair_start = np.searchsorted(pair_item, np.arange(n_items + 1))
+    counts = np.diff(pair_start)
+    # For each member m of item i, it contributes to every pair of item i.
+    member_counts = counts[member_item]
+    rep_case = np.repeat(member_case, member_counts)
+    first = np.cumsum(member_counts) - member_counts
+    rep_pair = (
+        np.repeat(pair_start[member_item] - first, member_counts)
+        + np.arange(int(member_counts.sum()))
+    )
+    contrib = visits[rep_case] * t[pair_agent[rep_pair], rep_case]
+    np.add.at(travel, rep_pair, contrib)
+
+    known = per_item((current >= 0).astype(float))
+    size = per_item(np.ones(n_cases))
+    keep = np.zeros(pair_item.size)  # members already with this worker
+    has_current = current >= 0
+    if has_current.any():
+        keys = pair_item * n_workers + pair_agent
+        want = item_of_case[has_current] * n_workers + current[has_current]
+        pos = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
+        hit = keys[pos] == want if keys.size else np.zeros(want.size, dtype=bool)
+        np.add.at(keep, pos[hit], 1.0)
+
+    continuity = known[pair_item] - keep
+    pair_cost = weights.travel * travel + weights.continuity * continuity
+    usage = np.vstack([per_item(points)[pair_item], size[pair_item], size[pair_item] - keep])
+
+    capacity = np.array([w.capacity for w in workers], dtype=float)
+    max_cases = np.array([np.inf if w.max_cases is None else w.max_cases for w in workers])
+    max_new = np.array([np.inf if w.max_new_cases is None else w.max_new_cases for w in workers])
+    skip = (
+        weights.statutory * per_item(statutory)
+        + weights.unallocated * per_item(priority)
+        + weights.continuity * known
+    )
+    skip[pinned_items] = np.inf
+
+    problem = AssignmentProblem(
+        num_items=n_items,
+        num_agents=n_workers,
+        pair_item=pair_item.astype(np.int64),
+        pair_agent=pair_agent.astype(np.int64),
+        pair_cost=pair_cost,
+        pair_usage=usage.reshape(3, -1),
+        limits=np.vstack([capacity, max_cases, max_new]).reshape(3, n_workers),
+        skip_cost=skip,
+        peak_weight=float(weights.balance),
+        peak_capacity=capacity,
+        resource_names=("points", "cases", "new cases"),
+    )
+    return Compiled(instance, problem, item_of_case, minutes, eligible)

@@ -1,0 +1,134 @@
+r"""The core problem: a multi-resource generalised assignment with skips and a peak term.
+
+Items are assigned to at most one agent each, over a sparse list of allowed
+(item, agent) *pairs*. With :math:`x_p \in \{0, 1\}` for pair :math:`p = (i, a)`:
+
+.. math::
+
+    \min \; \sum_p c_p x_p + \sum_i s_i \Bigl(1 - \sum_{p \ni i} x_p\Bigr)
+    + \beta \max_{a : K_a > 0} \frac{100 \sum_{p \ni a} u_{0p} x_p}{K_a}
+
+subject to :math:`\sum_{p \ni i} x_p \le 1` for every item (``= 1`` where
+:math:`s_i = \infty`), and :math:`\sum_{p \ni a} u_{rp} x_p \le L_{ra}` for every
+resource :math:`r` and agent :math:`a`.
+
+The social-care layer compiles into this (items are sibling groups or single
+cases, agents are workers, resources are points, cases and new cases); the
+OR-Library GAP reader does too, with one resource, no skips and no peak term.
+Solvers see only this module's arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UNASSIGNED = -1
+
+
+@dataclass(frozen=True, eq=False)
+class AssignmentProblem:
+    """Arrays of the core problem; pairs are sorted by item, then agent.
+
+    Attributes
+    ----------
+    num_items, num_agents
+        Sizes.
+    pair_item, pair_agent
+        ``int64[P]``: the item and agent of each allowed pair.
+    pair_cost
+        ``float64[P]``: :math:`c_p`, the cost of making the assignment.
+    pair_usage
+        ``float64[R, P]``: :math:`u_{rp}`, resource ``r`` used by the pair.
+    limits
+        ``float64[R, A]``: :math:`L_{ra}`; ``inf`` where there is no limit.
+    skip_cost
+        ``float64[I]``: :math:`s_i`, the cost of leaving item ``i`` out;
+        ``inf`` where the item must be assigned.
+    peak_weight
+        :math:`\\beta`, the weight of the peak-utilisation term.
+    peak_capacity
+        ``float64[A]``: :math:`K_a`; agents with 0 do not count in the peak.
+    resource_names
+        A name per resource, for messages.
+    """
+
+    num_items: int
+    num_agents: int
+    pair_item: np.ndarray
+    pair_agent: np.ndarray
+    pair_cost: np.ndarray
+    pair_usage: np.ndarray
+    limits: np.ndarray
+    skip_cost: np.ndarray
+    peak_weight: float
+    peak_capacity: np.ndarray
+    resource_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        order = np.lexsort((self.pair_agent, self.pair_item))
+        if not np.array_equal(order, np.arange(order.size)):
+            raise ValueError("pairs must be sorted by item, then agent")
+
+    @property
+    def num_pairs(self) -> int:
+        """Number of allowed (item, agent) pairs."""
+        return int(self.pair_item.size)
+
+    @property
+    def item_start(self) -> np.ndarray:
+        """``int64[I + 1]``: the pairs of item ``i`` are ``item_start[i]:item_start[i+1]``."""
+        return np.searchsorted(self.pair_item, np.arange(self.num_items + 1))
+
+    def loads(self, chosen: np.ndarray) -> np.ndarray:
+        """``float64[R, A]``: resources used per agent by the chosen pairs (a mask or indices)."""
+        idx = np.flatnonzero(chosen) if chosen.dtype == bool else chosen
+        out = np.zeros((self.pair_usage.shape[0], self.num_agents))
+        for r in range(out.shape[0]):
+            np.add.at(out[r], self.pair_agent[idx], self.pair_usage[r, idx])
+        return out
+
+    def peak(self, loads: np.ndarray) -> float:
+        """Peak utilisation in percent over agents with ``peak_capacity > 0``."""
+        counted = self.peak_capacity > 0
+        if not counted.any():
+            return 0.0
+        return float(np.max(100.0 * loads[0, counted] / self.peak_capacity[counted]))
+
+    def pairs_of(self, assignment: np.ndarray) -> np.ndarray:
+        """Indices of the pairs an assignment (agent per item, -1 for none) uses.
+
+        Raises
+        ------
+        ValueError
+            If an item is assigned to an agent it has no pair with.
+        """
+        items = np.flatnonzero(assignment != UNASSIGNED)
+        keys = self.pair_item * self.num_agents + self.pair_agent  # sorted, as pairs are
+        want = items * self.num_agents + assignment[items]
+        found = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
+        bad = keys[found] != want if keys.size else np.ones(items.size, dtype=bool)
+        if bad.any():
+            i = int(items[np.argmax(bad)])
+            raise ValueError(f"item {i} has no pair with agent {int(assignment[i])}")
+        return found
+
+    def objective(self, assignment: np.ndarray) -> float:
+        """The objective of an assignment (``inf`` when a must-assign item is out)."""
+        pairs = self.pairs_of(assignment)
+        skipped = assignment == UNASSIGNED
+        skip = float(self.skip_cost[skipped].sum()) if skipped.any() else 0.0
+        cost = float(self.pair_cost[pairs].sum()) + skip
+        if self.peak_weight:
+            cost += self.peak_weight * self.peak(self.loads(pairs))
+        return cost
+
+    def violations(self, assignment: np.ndarray, rtol: float = 1e-9) -> list[str]:
+        """Resource limits an assignment breaks (empty when feasible)."""
+        loads = self.loads(self.pairs_of(assignment))
+        over = loads > self.limits * (1 + rtol) + rtol
+        return [
+            f"agent {a}: {self.resource_names[r]} {loads[r, a]:g} > {self.limits[r, a]:g}"
+            for r, a in zip(*np.nonzero(over), strict=True)
+        ]
