@@ -130,6 +130,8 @@ def solve_cpsat(
     for i in range(p.num_items):
         lo, hi = int(start[i]), int(start[i + 1])
         if hi == lo:
+            if must[i]:
+                model.add_bool_or([])  # an item that must go somewhere but has nowhere to go
             continue
         if must[i]:
             model.add_exactly_one(x[lo:hi])
