@@ -52,6 +52,9 @@ class AssignmentProblem:
         ``float64[A]``: :math:`K_a`; agents with 0 do not count in the peak.
     resource_names
         A name per resource, for messages.
+    peak_floor
+        A peak already reached outside this problem (a sub-problem of a larger
+        one): the peak term is :math:`\\beta \\max(\\text{floor}, \\ldots)`.
     """
 
     num_items: int
@@ -65,6 +68,7 @@ class AssignmentProblem:
     peak_weight: float
     peak_capacity: np.ndarray
     resource_names: tuple[str, ...]
+    peak_floor: float = 0.0
 
     def __post_init__(self) -> None:
         order = np.lexsort((self.pair_agent, self.pair_item))
@@ -93,8 +97,9 @@ class AssignmentProblem:
         """Peak utilisation in percent over agents with ``peak_capacity > 0``."""
         counted = self.peak_capacity > 0
         if not counted.any():
-            return 0.0
-        return float(np.max(100.0 * loads[0, counted] / self.peak_capacity[counted]))
+            return self.peak_floor
+        peak = float(np.max(100.0 * loads[0, counted] / self.peak_capacity[counted]))
+        return max(self.peak_floor, peak)
 
     def pairs_of(self, assignment: np.ndarray) -> np.ndarray:
         """Indices of the pairs an assignment (agent per item, -1 for none) uses.

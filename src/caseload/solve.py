@@ -77,6 +77,11 @@ def solve(
     return build_result(compiled, output, time.perf_counter() - started)
 
 
+#: Above this many pairs the full CP-SAT model is too slow to build and search;
+#: large-neighbourhood search over exact sub-problems takes over.
+FULL_MODEL_PAIRS = 20_000
+
+
 def solve_problem(
     problem: AssignmentProblem,
     *,
@@ -85,43 +90,91 @@ def solve_problem(
     threads: int = 2,
     progress: Callable[[Progress], bool | None] | None = None,
     log: bool = False,
+    strategy: str = "auto",
 ) -> SolverOutput:
-    """Greedy construction, then CP-SAT from it; the better assignment wins.
+    """Solve the core problem within ``time_limit`` seconds.
 
-    The bound is the solver's, clamped to the returned objective (a bound above
-    a feasible objective can only come from rounding noise).
+    Strategies: ``"cpsat"`` (the full model, warm-started from the greedy
+    assignment; proves optimality on small problems), ``"lns"`` (greedy, a
+    Lagrangian bound, then large-neighbourhood search with exact CP-SAT
+    sub-problems), ``"greedy"`` (the construction alone), or ``"auto"``
+    (``cpsat`` up to :data:`FULL_MODEL_PAIRS` pairs, ``lns`` above). The
+    returned bound is valid and at most the returned objective.
     """
     from caseload.solvers.cpsat import solve_cpsat
+    from caseload.solvers.lagrangian import CapacityLagrangian
+    from caseload.solvers.lns import improve
 
     started = time.perf_counter()
+    deadline = started + time_limit - _RESERVE
+    if strategy == "auto":
+        strategy = "cpsat" if problem.num_pairs <= FULL_MODEL_PAIRS else "lns"
     start = greedy(problem)
     must = ~np.isfinite(problem.skip_cost)
     start_ok = not problem.violations(start) and bool(np.all(start[must] != UNASSIGNED))
-    budget = time_limit - (time.perf_counter() - started) - _RESERVE
-    out = solve_cpsat(
+    stats: dict[str, object] = {
+        "strategy": strategy,
+        "greedy_objective": problem.objective(start) if start_ok else None,
+    }
+
+    if strategy == "greedy":
+        lag = CapacityLagrangian(problem)
+        bound = lag.ascend(problem.objective(start), seconds=max(0.0, deadline - time.perf_counter()))
+        return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
+
+    if strategy == "cpsat" or not start_ok:
+        share = 1.0 if strategy == "cpsat" else 0.3
+        out = solve_cpsat(
+            problem,
+            time_limit=max(0.05, share * (deadline - time.perf_counter())),
+            seed=seed,
+            threads=threads,
+            hint=start if start_ok else None,
+            progress=progress,
+            log=log,
+        )
+        stats.update(out.statistics)
+        found = [(out.assignment, out.proved_optimal)] if out.assignment is not None else []
+        if start_ok:
+            found.append((start, False))
+        if strategy == "cpsat" or not found:
+            return _finish(problem, found, out.bound, out.bound_source, stats, out.infeasible)
+        start = min(found, key=lambda f: problem.objective(f[0]))[0]
+
+    lag = CapacityLagrangian(problem)
+    budget = deadline - time.perf_counter()
+    lag.ascend(problem.objective(start), seconds=min(0.15 * budget, 5.0))
+    best, lns_stats = improve(
         problem,
-        time_limit=max(0.05, budget),
+        start,
+        deadline=deadline,
         seed=seed,
         threads=threads,
-        hint=start if start_ok else None,
         progress=progress,
-        log=log,
+        bound=lambda: lag.best,
     )
-    candidates = []
-    if start_ok:
-        candidates.append((problem.objective(start), 1, start))
-    if out.assignment is not None and not problem.violations(out.assignment):
-        candidates.append((problem.objective(out.assignment), 0, out.assignment))
-    if not candidates:
-        return SolverOutput(None, out.bound, out.bound_source, infeasible=out.infeasible)
-    value, which, best = min(candidates, key=lambda c: (c[0], c[1]))
-    bound = out.bound
-    if bound is not None and math.isfinite(value):
+    stats.update(lns_stats)
+    return _finish(problem, [(best, False)], lag.best, "lagrangian", stats)
+
+
+def _finish(
+    problem: AssignmentProblem,
+    found: list[tuple[np.ndarray, bool]],
+    bound: float | None,
+    source: str,
+    stats: dict[str, object],
+    infeasible: bool = False,
+) -> SolverOutput:
+    """The best feasible assignment found, with the bound clamped to its objective."""
+    feasible = [(problem.objective(a), not proved, a) for a, proved in found if not problem.violations(a)]
+    if not feasible:
+        return SolverOutput(None, bound, source, infeasible=infeasible, statistics=stats)
+    value, not_proved, best = min(feasible, key=lambda f: (f[0], f[1]))
+    if bound is not None and not np.isfinite(bound):
+        bound = None
+    if bound is not None:
         bound = min(bound, value)
-    optimal = out.proved_optimal and which == 0
-    stats = dict(out.statistics)
-    stats["greedy_objective"] = candidates[0][0] if start_ok else None
-    return SolverOutput(best, bound, out.bound_source, optimal, statistics=stats)
+    return SolverOutput(best, bound, source, not not_proved, statistics=stats)
 
 
 def build_result(compiled: Compiled, output: SolverOutput, runtime: float) -> Result:

@@ -124,6 +124,8 @@ def solve_cpsat(
             scale *= 10
     coef = _round(rel * scale, "floor")
     offset = float(skip.sum())
+    if beta == 0.0:
+        offset += p.peak_weight * p.peak_floor  # a constant when no agent here counts
 
     model = cp_model.CpModel()
     x = [model.new_bool_var(f"x{k}") for k in range(n_pairs)]
@@ -174,7 +176,8 @@ def solve_cpsat(
             top = max(top, -(-most // cap))
             slack = max(slack, 1 if exact_rows else sel.size + 1)
             peak_rows.append((sel, lhs, cap))
-        z = model.new_int_var(0, top + 1, "peak")
+        floor = int(math.ceil(p.peak_floor * units * (1 - 1e-12)))
+        z = model.new_int_var(floor, max(floor, top + 1), "peak")
         for sel, lhs, cap in peak_rows:
             model.add(cp_model.LinearExpr.weighted_sum([x[k] for k in sel], lhs.tolist()) <= cap * z)
         terms = terms + z
@@ -187,7 +190,7 @@ def solve_cpsat(
             model.add_hint(var, value)
         if z is not None:
             need = [-(-int(lhs[chosen[sel]].sum()) // cap) for sel, lhs, cap in peak_rows]
-            model.add_hint(z, max(need, default=0))
+            model.add_hint(z, max([floor, *need]))
 
     def to_true(value: float) -> float:
         return offset + value / scale
