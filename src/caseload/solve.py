@@ -95,15 +95,17 @@ def solve_problem(
     """Solve the core problem within ``time_limit`` seconds.
 
     Strategies: ``"cpsat"`` (the full model, warm-started from the greedy
-    assignment; proves optimality on small problems), ``"lns"`` (greedy, a
-    Lagrangian bound, then large-neighbourhood search with exact CP-SAT
-    sub-problems), ``"greedy"`` (the construction alone), or ``"auto"``
+    assignment; proves optimality on small problems), ``"lns"`` (greedy; the
+    LP relaxation, whose prices give the Lagrangian bound and whose integral
+    part, completed greedily, a better start; then large-neighbourhood search
+    with exact CP-SAT sub-problems), ``"greedy"`` (the construction alone), or ``"auto"``
     (``cpsat`` up to :data:`FULL_MODEL_PAIRS` pairs, ``lns`` above). The
     returned bound is valid and at most the returned objective.
     """
     from caseload.solvers.cpsat import solve_cpsat
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lns import improve
+    from caseload.solvers.lp import solve_lp
 
     started = time.perf_counter()
     deadline = started + time_limit - _RESERVE
@@ -142,8 +144,14 @@ def solve_problem(
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
     lag = CapacityLagrangian(problem)
-    budget = deadline - time.perf_counter()
-    lag.ascend(problem.objective(start), seconds=min(0.15 * budget, 5.0))
+    lp = solve_lp(problem, time_limit=0.4 * (deadline - time.perf_counter()))
+    if lp is not None:
+        lag.consider(lp.mu, lp.nu)
+        rounded = greedy(problem, lp.integral_part(problem))
+        if not problem.violations(rounded) and problem.objective(rounded) < problem.objective(start):
+            start = rounded
+        stats["lp_optimal"] = lp.optimal
+    stats["start_objective"] = problem.objective(start)
     best, lns_stats = improve(
         problem,
         start,

@@ -100,6 +100,18 @@ class CapacityLagrangian:
         chosen[p.pair_item[idx[first]]] = idx[first]
         return value, chosen
 
+    def consider(self, mu: np.ndarray, nu: np.ndarray) -> float:
+        """Evaluate given prices (e.g. LP duals), keeping them if they bound better."""
+        mu = np.where(self.finite, np.maximum(mu, 0.0), 0.0)
+        nu = np.where(self.counted, np.maximum(nu, 0.0), 0.0) if self.beta else np.zeros_like(nu)
+        if self.beta:
+            nu = _project_capped(nu, self.beta)
+        value, _ = self.evaluate(mu, nu)
+        if value > self.best:
+            self.best, self.best_mu, self.best_nu = value, mu, nu
+            self.mu, self.nu = mu.copy(), nu.copy()
+        return value
+
     def ascend(self, upper: float, *, seconds: float, iterations: int = 10_000) -> float:
         """Subgradient ascent with Polyak steps towards ``upper`` (a known objective).
 

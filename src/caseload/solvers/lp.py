@@ -1,0 +1,111 @@
+"""The LP relaxation of the core problem, solved by GLOP (OR-Tools' simplex).
+
+Used for two things: its prices give the Lagrangian bound (recomputed exactly
+by :class:`~caseload.solvers.lagrangian.CapacityLagrangian`, so the bound is
+valid whatever tolerance the simplex worked to), and its integral part is a
+good start for local search.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.linear_solver.python import model_builder_helper as mbh
+
+from caseload.problem import UNASSIGNED, AssignmentProblem
+
+
+@dataclass(frozen=True, eq=False)
+class LPSolution:
+    """Primal values per pair and prices for the Lagrangian bound.
+
+    ``mu[r, a]`` prices agent ``a``'s limit on resource ``r`` and ``nu[a]`` its
+    share of the peak; both are non-negative. ``optimal`` says whether GLOP
+    finished; prices from an unfinished run still give a valid (weaker) bound.
+    """
+
+    x: np.ndarray
+    mu: np.ndarray
+    nu: np.ndarray
+    optimal: bool
+
+    def integral_part(self, problem: AssignmentProblem) -> np.ndarray:
+        """Agent per item where the LP assigns the item wholly (-1 elsewhere)."""
+        whole = self.x > 1 - 1e-6
+        out = np.full(problem.num_items, UNASSIGNED, dtype=np.int64)
+        out[problem.pair_item[whole]] = problem.pair_agent[whole]
+        return out
+
+
+def solve_lp(problem: AssignmentProblem, *, time_limit: float) -> LPSolution | None:
+    """Solve the LP relaxation; ``None`` if GLOP returns nothing usable."""
+    p = problem
+    n = p.num_pairs
+    must = ~np.isfinite(p.skip_cost)
+    skip = np.where(must, 0.0, p.skip_cost)
+    counted = p.peak_capacity > 0
+    beta = p.peak_weight if counted.any() else 0.0
+
+    h = mbh.ModelBuilderHelper()
+    h.add_var_array_with_bounds(
+        np.zeros(n + 1),
+        np.concatenate([np.ones(n), [1e4]]),
+        np.zeros(n + 1, dtype=bool),
+        "",
+    )
+    h.set_var_lower_bound(n, max(0.0, p.peak_floor))
+    h.set_objective_coefficients(
+        list(range(n + 1)), np.concatenate([p.pair_cost - skip[p.pair_item], [beta]]).tolist()
+    )
+    variables = [mbh.Variable(h, k) for k in range(n + 1)]
+
+    def row(pairs: np.ndarray, coefs: np.ndarray, lower: float, upper: float) -> int:
+        c = h.add_linear_constraint()
+        h.set_constraint_lower_bound(c, lower)
+        h.set_constraint_upper_bound(c, upper)
+        h.add_terms_to_constraint(c, [variables[k] for k in pairs], coefs.tolist())
+        return c
+
+    start = p.item_start
+    for i in range(p.num_items):
+        lo, hi = int(start[i]), int(start[i + 1])
+        if hi > lo:
+            row(np.arange(lo, hi), np.ones(hi - lo), 1.0 if must[i] else -math.inf, 1.0)
+    by_agent = np.argsort(p.pair_agent, kind="stable")
+    agent_start = np.searchsorted(p.pair_agent[by_agent], np.arange(p.num_agents + 1))
+    limit_rows: list[tuple[int, int, int]] = []
+    for r in range(p.pair_usage.shape[0]):
+        for a in range(p.num_agents):
+            sel = by_agent[agent_start[a] : agent_start[a + 1]]
+            limit = float(p.limits[r, a])
+            if math.isfinite(limit) and p.pair_usage[r, sel].sum() > limit:
+                limit_rows.append((r, a, row(sel, p.pair_usage[r, sel], -math.inf, limit)))
+    peak_rows: list[tuple[int, int]] = []
+    if beta:
+        for a in np.flatnonzero(counted).tolist():
+            sel = by_agent[agent_start[a] : agent_start[a + 1]]
+            coefs = np.concatenate([100.0 * p.pair_usage[0, sel] / p.peak_capacity[a], [-1.0]])
+            peak_rows.append((a, row(np.concatenate([sel, [n]]), coefs, -math.inf, 0.0)))
+
+    solver = mbh.ModelSolverHelper("glop")
+    solver.set_time_limit_in_seconds(max(0.1, time_limit))
+    solver.solve(h)
+    if not solver.has_response():
+        return None
+    duals = np.asarray(solver.dual_values()) if h.num_constraints() else np.zeros(0)
+    if duals.size != h.num_constraints() or not np.all(np.isfinite(duals)):
+        return None
+    mu = np.zeros_like(p.limits)
+    for r, a, c in limit_rows:
+        mu[r, a] = max(0.0, -duals[c])
+    nu = np.zeros(p.num_agents)
+    for a, c in peak_rows:
+        nu[a] = max(0.0, -duals[c])
+    if nu.sum() > beta > 0:
+        nu *= beta / nu.sum()
+    x = np.zeros(n)
+    if solver.has_solution():
+        x = np.asarray(solver.variable_values())[:n]
+    return LPSolution(x=x, mu=mu, nu=nu, optimal=solver.status() == mbh.SolveStatus.OPTIMAL)
