@@ -15,5 +15,3 @@ GAP_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "gap"
 def tiny() -> dict[str, Any]:
     """The example of instance.md, whose optimum result.md gives (433.7647...)."""
     return copy.deepcopy(json.loads((DATA / "tiny.json").read_text()))
-
-

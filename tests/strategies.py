@@ -16,9 +16,7 @@ def instance_dicts(draw: st.DrawFn, max_workers: int = 4, max_cases: int = 7) ->
     """A small instance dict; invalid draws (e.g. an unfit pinned case) are rejected."""
     n_loc = draw(st.integers(1, 3))
     locs = [f"l{i}" for i in range(n_loc)]
-    localities = [
-        {"id": loc, "internal_minutes": draw(st.integers(0, 15))} for loc in locs
-    ]
+    localities = [{"id": loc, "internal_minutes": draw(st.integers(0, 15))} for loc in locs]
     travel = []
     for i in range(1, n_loc):
         if draw(st.booleans()) or i == 1:

@@ -6,11 +6,11 @@ import json
 from dataclasses import replace
 
 import pytest
+from caseload.check import check_result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from caseload import Instance, Worker, solve
-from caseload.check import check_result
 from caseload.result import evaluate
 from strategies import instances
 

@@ -151,7 +151,8 @@ def test_pinned_closure_includes_siblings(tiny):
     tiny["cases"][1].update(current_worker="ana", pinned=True)
     found = problems_of(tiny)
     assert found == [
-        "cases[c3].group: in pinned sibling group 'fam7' with worker 'ana', who is not eligible for it"
+        "cases[c3].group: in pinned sibling group 'fam7' with worker 'ana', "
+        "who is not eligible for it"
     ]
 
 

@@ -42,10 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=2, help="solver threads (default 2)")
 
     demo = sub.add_parser("demo", help="solve a built-in city authority and print a summary")
+    demo.add_argument("--size", default="medium", choices=("small", "medium", "large", "county"))
     demo.add_argument(
-        "--size", default="medium", choices=("small", "medium", "large", "county")
+        "--instance-seed", type=int, default=0, help="seed of the generated authority"
     )
-    demo.add_argument("--instance-seed", type=int, default=0, help="seed of the generated authority")
     demo.add_argument("-o", "--output", help="also write the result JSON here")
     solver_flags(demo, 10.0)
 
@@ -173,7 +173,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CHECK
     report = check_result(instance.to_dict(), result)
     if report.ok:
-        print(f"ok: {len(instance.cases)} cases, every hard constraint, objective and reason verified")
+        print(
+            f"ok: {len(instance.cases)} cases, every hard constraint, objective and reason verified"
+        )
         return EXIT_OK
     print(f"{len(report.violations)} violation(s):")
     for line in report.violations:

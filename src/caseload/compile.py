@@ -131,9 +131,8 @@ def compile_instance(instance: Instance) -> Compiled:
     member_counts = counts[member_item]
     rep_case = np.repeat(member_case, member_counts)
     first = np.cumsum(member_counts) - member_counts
-    rep_pair = (
-        np.repeat(pair_start[member_item] - first, member_counts)
-        + np.arange(int(member_counts.sum()))
+    rep_pair = np.repeat(pair_start[member_item] - first, member_counts) + np.arange(
+        int(member_counts.sum())
     )
     contrib = visits[rep_case] * t[pair_agent[rep_pair], rep_case]
     np.add.at(travel, rep_pair, contrib)

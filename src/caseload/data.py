@@ -130,7 +130,8 @@ class Weights:
     - statutory :math:`= |\{c \in U : \mathrm{must\_allocate}(c)\}|`
     - unallocated :math:`= \sum_{c \in U} \mathrm{priority}(c)`
     - continuity :math:`= |\{c : \mathrm{cw}(c) \in W,\ c \text{ not with } \mathrm{cw}(c)\}|`
-    - travel :math:`= \sum_{(c, w) \in A} \mathrm{visits}(c) \cdot t(\mathrm{base}(w), \mathrm{loc}(c))`
+    - travel :math:`= \sum_{(c, w) \in A} \mathrm{visits}(c)\,
+      t(\mathrm{base}(w), \mathrm{loc}(c))`
     - balance :math:`= \max_{w : \mathrm{cap}(w) > 0} 100 \cdot \mathrm{load}(w) / \mathrm{cap}(w)`
     """
 

@@ -79,6 +79,5 @@ def eligible_pairs_of(instance: Instance, pairs: Iterable[tuple[Case, Worker]]) 
     minutes = travel_matrix(instance)
     loc = {x.id: i for i, x in enumerate(instance.localities)}
     return [
-        is_eligible(instance, c, w, float(minutes[loc[w.base], loc[c.location]]))
-        for c, w in pairs
+        is_eligible(instance, c, w, float(minutes[loc[w.base], loc[c.location]])) for c, w in pairs
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from caseload.data import Case, CaseType, Instance, Locality, TravelEdge, Weights, Worker
 from caseload.result import Result
@@ -147,7 +147,7 @@ class Model:
 
     def set_weights(self, **weights: float) -> Weights:
         """Change some objective weights (statutory, unallocated, continuity, travel, balance)."""
-        self.weights = replace(self.weights, **weights)
+        self.weights = replace(self.weights, **cast(dict[str, Any], weights))
         return self.weights
 
     def data(self) -> Instance:

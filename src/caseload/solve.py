@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 
@@ -121,7 +120,9 @@ def solve_problem(
 
     if strategy == "greedy":
         lag = CapacityLagrangian(problem)
-        bound = lag.ascend(problem.objective(start), seconds=max(0.0, deadline - time.perf_counter()))
+        bound = lag.ascend(
+            problem.objective(start), seconds=max(0.0, deadline - time.perf_counter())
+        )
         return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
 
     if strategy == "cpsat" or not start_ok:
@@ -148,7 +149,9 @@ def solve_problem(
     if lp is not None:
         lag.consider(lp.mu, lp.nu)
         rounded = greedy(problem, lp.integral_part(problem))
-        if not problem.violations(rounded) and problem.objective(rounded) < problem.objective(start):
+        if not problem.violations(rounded) and problem.objective(rounded) < problem.objective(
+            start
+        ):
             start = rounded
         stats["lp_optimal"] = lp.optimal
     stats["start_objective"] = problem.objective(start)
@@ -174,7 +177,9 @@ def _finish(
     infeasible: bool = False,
 ) -> SolverOutput:
     """The best feasible assignment found, with the bound clamped to its objective."""
-    feasible = [(problem.objective(a), not proved, a) for a, proved in found if not problem.violations(a)]
+    feasible = [
+        (problem.objective(a), not proved, a) for a, proved in found if not problem.violations(a)
+    ]
     if not feasible:
         return SolverOutput(None, bound, source, infeasible=infeasible, statistics=stats)
     value, not_proved, best = min(feasible, key=lambda f: (f[0], f[1]))

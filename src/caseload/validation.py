@@ -476,7 +476,9 @@ def check_pinned(instance: Instance) -> list[Problem]:
             how = "pinned to" if case.pinned else f"in pinned sibling group {case.group!r} with"
             problems.append(
                 Problem(
-                    f"cases[{case_id}].current_worker" if case.pinned else f"cases[{case_id}].group",
+                    f"cases[{case_id}].current_worker"
+                    if case.pinned
+                    else f"cases[{case_id}].group",
                     f"{how} worker {worker_id!r}, who is not eligible for it",
                 )
             )
@@ -491,7 +493,8 @@ def check_pinned(instance: Instance) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{where}.capacity",
-                    f"pinned cases and their siblings need {points:g} points, capacity is {w.capacity:g}",
+                    f"pinned cases and their siblings need {points:g} points, "
+                    f"capacity is {w.capacity:g}",
                 )
             )
         if w.max_cases is not None and count > w.max_cases:
@@ -505,7 +508,8 @@ def check_pinned(instance: Instance) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{where}.max_new_cases",
-                    f"pinned sibling groups bring {new} new cases, max_new_cases is {w.max_new_cases}",
+                    f"pinned sibling groups bring {new} new cases, "
+                    f"max_new_cases is {w.max_new_cases}",
                 )
             )
     return problems

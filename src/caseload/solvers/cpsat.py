@@ -40,7 +40,7 @@ def _scale_for(values: np.ndarray, *, max_abs: float = 2.0**50) -> tuple[int, bo
             break
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
             return s, True
-    k = max(0, min(_MAX_SCALE_EXP, int(math.floor(math.log10(max_abs / max(biggest, 1.0))))))
+    k = max(0, min(_MAX_SCALE_EXP, math.floor(math.log10(max_abs / max(biggest, 1.0)))))
     return 10**k, False
 
 
@@ -48,12 +48,16 @@ def _round(values: np.ndarray, how: str) -> np.ndarray:
     # Snap values that are integral up to float noise before floor/ceil, so that
     # 0.1 * 30 = 3.0000000000000004 does not become 4.
     near = np.round(values)
-    snapped = np.where(np.abs(values - near) <= 1e-9 * np.maximum(1.0, np.abs(values)), near, values)
+    snapped = np.where(
+        np.abs(values - near) <= 1e-9 * np.maximum(1.0, np.abs(values)), near, values
+    )
     return (np.floor(snapped) if how == "floor" else np.ceil(snapped)).astype(np.int64)
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
-    def __init__(self, report: Callable[[Progress], bool | None], to_true: Callable[[float], float]):
+    def __init__(
+        self, report: Callable[[Progress], bool | None], to_true: Callable[[float], float]
+    ):
         super().__init__()
         self._report = report
         self._to_true = to_true
@@ -78,6 +82,7 @@ def solve_cpsat(
     hint: np.ndarray | None = None,
     progress: Callable[[Progress], bool | None] | None = None,
     log: bool = False,
+    work_limit: float | None = None,
 ) -> SolverOutput:
     """Solve the core problem with CP-SAT.
 
@@ -96,6 +101,9 @@ def solve_cpsat(
         Called with each improving solution; return ``True`` to stop.
     log
         Print CP-SAT's search log.
+    work_limit
+        A limit in CP-SAT's deterministic time, which makes a one-thread solve
+        reproducible whatever the machine's speed.
 
     Returns
     -------
@@ -166,7 +174,7 @@ def solve_cpsat(
         use0 = p.pair_usage[0] * ps
         exact_rows = exact_points and float(units).is_integer()
         top = 0
-        for a in np.flatnonzero(p.peak_capacity > 0):
+        for a in np.flatnonzero(p.peak_capacity > 0).tolist():
             sel = by_agent[agent_start[a] : agent_start[a + 1]]
             if sel.size == 0 or not np.any(use0[sel] > 0):
                 continue
@@ -176,10 +184,12 @@ def solve_cpsat(
             top = max(top, -(-most // cap))
             slack = max(slack, 1 if exact_rows else sel.size + 1)
             peak_rows.append((sel, lhs, cap))
-        floor = int(math.ceil(p.peak_floor * units * (1 - 1e-12)))
+        floor = math.ceil(p.peak_floor * units * (1 - 1e-12))
         z = model.new_int_var(floor, max(floor, top + 1), "peak")
         for sel, lhs, cap in peak_rows:
-            model.add(cp_model.LinearExpr.weighted_sum([x[k] for k in sel], lhs.tolist()) <= cap * z)
+            model.add(
+                cp_model.LinearExpr.weighted_sum([x[k] for k in sel], lhs.tolist()) <= cap * z
+            )
         terms = terms + z
     model.minimize(terms)
 
@@ -200,6 +210,8 @@ def solve_cpsat(
     solver.parameters.num_workers = max(1, threads)
     solver.parameters.random_seed = seed
     solver.parameters.log_search_progress = log
+    if work_limit is not None:
+        solver.parameters.max_deterministic_time = max(0.001, work_limit)
     callback = _Progress(progress, to_true) if progress is not None else None
     status = solver.solve(model, callback)
 
@@ -226,5 +238,6 @@ def solve_cpsat(
             "pairs": n_pairs,
             "conflicts": solver.num_conflicts,
             "wall_seconds": solver.wall_time,
+            "deterministic_time": solver.deterministic_time,
         },
     )

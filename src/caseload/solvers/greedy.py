@@ -34,9 +34,7 @@ def greedy(problem: AssignmentProblem, start: np.ndarray | None = None) -> np.nd
     """
     p = problem
     start_idx = p.item_start
-    assignment = (
-        np.full(p.num_items, UNASSIGNED, dtype=np.int64) if start is None else start.copy()
-    )
+    assignment = np.full(p.num_items, UNASSIGNED, dtype=np.int64) if start is None else start.copy()
     loads = p.loads(p.pairs_of(assignment))
     limits = p.limits
     counted = p.peak_capacity > 0

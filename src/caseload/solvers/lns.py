@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from caseload.problem import UNASSIGNED, AssignmentProblem
-from caseload.solvers.base import Progress
+from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.cpsat import solve_cpsat
 
 
@@ -32,6 +34,32 @@ class _Index:
 
     def agent_pairs(self, a: int) -> np.ndarray:
         return self.by_agent[self.agent_start[a] : self.agent_start[a + 1]]
+
+
+@dataclass(frozen=True, eq=False)
+class _Job:
+    """One sub-problem to solve, and how to map its answer back."""
+
+    sub: AssignmentProblem
+    items: np.ndarray
+    agents: np.ndarray
+    hint: np.ndarray
+    seed: int
+    seconds: float
+    work: float | None
+
+    def run(self) -> SolverOutput:
+        return solve_cpsat(
+            self.sub,
+            time_limit=self.seconds,
+            seed=self.seed,
+            threads=1,
+            hint=self.hint,
+            work_limit=self.work,
+        )
+
+    def global_agents(self, local: np.ndarray) -> np.ndarray:
+        return np.where(local == UNASSIGNED, UNASSIGNED, self.agents[np.maximum(local, 0)])
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -51,11 +79,13 @@ def sub_problem(
     index: _Index,
     max_free_unassigned: int,
     rng: np.random.Generator,
+    taken: np.ndarray | None = None,
 ) -> tuple[AssignmentProblem, np.ndarray, np.ndarray, np.ndarray]:
     """The sub-problem over ``agents``: their items plus left-out items they could take.
 
-    Returns the sub-problem, the global items and agents it covers (both sorted),
-    and the hint (local agent per local item).
+    Left-out items already ``taken`` (a mask) by another sub-problem solved at
+    the same time are not offered. Returns the sub-problem, the global items
+    and agents it covers (both sorted), and the hint (local agent per item).
     """
     agents = np.unique(agents)
     in_set = np.zeros(p.num_agents, dtype=bool)
@@ -64,6 +94,8 @@ def sub_problem(
     items = np.unique(p.pair_item[pairs])
     held = items[(assignment[items] != UNASSIGNED) & in_set[np.maximum(assignment[items], 0)]]
     out = items[assignment[items] == UNASSIGNED]
+    if taken is not None:
+        out = out[~taken[out]]
     if out.size > max_free_unassigned:
         # Prefer the costliest left-out items, with a little noise for variety.
         score = p.skip_cost[out] * rng.uniform(0.9, 1.1, out.size)
@@ -78,7 +110,9 @@ def sub_problem(
     outside = ~in_set & (p.peak_capacity > 0)
     floor = p.peak_floor
     if p.peak_weight and outside.any():
-        loads = p.loads(p.pairs_of(np.where(in_set[np.maximum(assignment, 0)], UNASSIGNED, assignment)))
+        loads = p.loads(
+            p.pairs_of(np.where(in_set[np.maximum(assignment, 0)], UNASSIGNED, assignment))
+        )
         floor = max(floor, float(np.max(100.0 * loads[0, outside] / p.peak_capacity[outside])))
 
     sub = AssignmentProblem(
@@ -96,14 +130,24 @@ def sub_problem(
         peak_floor=floor,
     )
     current = assignment[items]
-    hint = np.where(current == UNASSIGNED, UNASSIGNED, np.searchsorted(agents, np.maximum(current, 0)))
+    hint = np.where(
+        current == UNASSIGNED, UNASSIGNED, np.searchsorted(agents, np.maximum(current, 0))
+    )
     return sub, items, agents, hint
 
 
 def _related_agents(
-    p: AssignmentProblem, seed_agent: int, k: int, index: _Index, rng: np.random.Generator
+    p: AssignmentProblem,
+    seed_agent: int,
+    k: int,
+    index: _Index,
+    rng: np.random.Generator,
+    busy: np.ndarray,
 ) -> np.ndarray:
-    """``seed_agent`` and up to ``k - 1`` agents sharing candidate items with it."""
+    """``seed_agent`` and up to ``k - 1`` agents sharing candidate items with it.
+
+    Agents marked ``busy`` (in another sub-problem of this round) are skipped.
+    """
     pairs = index.agent_pairs(seed_agent)
     if pairs.size == 0:
         return np.array([seed_agent])
@@ -111,11 +155,14 @@ def _related_agents(
     others = p.pair_agent[_ranges(index.item_start[items], index.item_start[items + 1])]
     counts = np.bincount(others, minlength=p.num_agents).astype(float)
     counts[seed_agent] = 0
+    counts[busy] = 0
     nonzero = np.flatnonzero(counts)
     if nonzero.size == 0:
         return np.array([seed_agent])
     take = min(k - 1, nonzero.size)
-    chosen = rng.choice(nonzero, size=take, replace=False, p=counts[nonzero] / counts[nonzero].sum())
+    chosen = rng.choice(
+        nonzero, size=take, replace=False, p=counts[nonzero] / counts[nonzero].sum()
+    )
     return np.concatenate([[seed_agent], chosen])
 
 
@@ -131,6 +178,11 @@ def improve(
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
+    With ``threads`` > 1, that many disjoint sub-problems are solved at once,
+    one CP-SAT thread each. With one thread the search is reproducible: each
+    sub-problem and the whole search are limited in CP-SAT's deterministic
+    time, and the wall-clock deadline only guards against a slow machine.
+
     Returns the best assignment and search statistics.
     """
     p = problem
@@ -139,47 +191,102 @@ def improve(
     best = start.copy()
     best_value = p.objective(best)
     began = time.perf_counter()
-    k = min(12, p.num_agents)
-    sub_seconds = 1.0
+    threads = max(1, threads)
+    deterministic = threads == 1
+    # CP-SAT's deterministic time runs at about half of wall time on one thread.
+    work_left = 0.4 * (deadline - began)
+    k = min(10, p.num_agents)
     steps = improved = 0
-    while True:
-        left = deadline - time.perf_counter()
-        if left < 0.05 or p.num_agents == 0:
-            break
-        steps += 1
-        left_out = np.flatnonzero((best == UNASSIGNED) & (np.diff(index.item_start) > 0))
-        if left_out.size and rng.random() < 0.5:
-            weights = p.skip_cost[left_out]
-            item = int(rng.choice(left_out, p=weights / weights.sum()))
-            cand = p.pair_agent[index.item_start[item] : index.item_start[item + 1]]
-            seed_agent = int(rng.choice(cand))
-        else:
-            seed_agent = int(rng.integers(p.num_agents))
-        agents = _related_agents(p, seed_agent, k, index, rng)
-        sub, items, agents, hint = sub_problem(p, best, agents, index, 4 * k * 5, rng)
-        out = solve_cpsat(
-            sub,
-            time_limit=min(sub_seconds, left),
-            seed=int(rng.integers(2**31 - 1)),
-            threads=threads,
-            hint=hint,
-        )
-        if out.assignment is None:
-            continue
-        candidate = best.copy()
-        local = out.assignment
-        candidate[items] = np.where(local == UNASSIGNED, UNASSIGNED, agents[np.maximum(local, 0)])
-        value = p.objective(candidate)
-        if value < best_value - 1e-9 * max(1.0, abs(best_value)) and not p.violations(candidate):
-            best, best_value = candidate, value
-            improved += 1
-            if progress is not None and progress(
-                Progress(time.perf_counter() - began, best_value, bound())
-            ):
+    options = np.diff(index.item_start) > 0
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    try:
+        while p.num_agents:
+            left = deadline - time.perf_counter()
+            if left < 0.05 or (deterministic and work_left <= 0):
                 break
-        # Grow the neighbourhood while CP-SAT proves sub-problems quickly.
-        if out.proved_optimal and out.statistics.get("wall_seconds", 1.0) < 0.3 * sub_seconds:
-            k = min(k + 2, p.num_agents, 40)
-        elif not out.proved_optimal:
-            k = max(4, k - 1)
+            busy = np.zeros(p.num_agents, dtype=bool)
+            taken = np.zeros(p.num_items, dtype=bool)
+            jobs = []
+            for _ in range(threads):
+                seed_agent = _seed_agent(p, best, index, options, busy, rng)
+                if seed_agent is None:
+                    break
+                agents = _related_agents(p, seed_agent, k, index, rng, busy)
+                busy[agents] = True
+                sub, items, agents, hint = sub_problem(p, best, agents, index, 20 * k, rng, taken)
+                taken[items] = True
+                jobs.append(
+                    _Job(
+                        sub,
+                        items,
+                        agents,
+                        hint,
+                        seed=int(rng.integers(2**31 - 1)),
+                        seconds=min(2.0, left),
+                        work=min(0.5, work_left) if deterministic else None,
+                    )
+                )
+            if not jobs:
+                break
+            steps += len(jobs)
+            outs = list(pool.map(_Job.run, jobs)) if pool is not None else [jobs[0].run()]
+            changes = []
+            for job, out in zip(jobs, outs, strict=True):
+                work_left -= float(out.statistics.get("deterministic_time", 0.0))
+                if out.assignment is not None:
+                    changes.append((job.items, job.global_agents(out.assignment)))
+            # Disjoint sub-problems usually combine; if the peak term says
+            # otherwise, fall back to the best single one.
+            tries = ([changes] if len(changes) > 1 else []) + [[c] for c in changes]
+            better = None
+            for change in tries:
+                candidate = best.copy()
+                for items, agents_of in change:
+                    candidate[items] = agents_of
+                value = p.objective(candidate)
+                gain = best_value - value > 1e-9 * max(1.0, abs(best_value))
+                if gain and not p.violations(candidate):
+                    better = (candidate, value)
+                    break
+            if better is not None:
+                best, best_value = better
+                improved += 1
+                point = Progress(time.perf_counter() - began, best_value, bound())
+                if progress is not None and progress(point):
+                    break
+            # Grow the neighbourhood while CP-SAT proves sub-problems quickly.
+            if all(o.proved_optimal for o in outs):
+                k = min(k + 1, p.num_agents, 30)
+            else:
+                k = max(4, k - 2)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return best, {"lns_steps": steps, "lns_improvements": improved, "lns_agents": k}
+
+
+def _seed_agent(
+    p: AssignmentProblem,
+    assignment: np.ndarray,
+    index: _Index,
+    options: np.ndarray,
+    busy: np.ndarray,
+    rng: np.random.Generator,
+) -> int | None:
+    """An agent to build a neighbourhood around.
+
+    Half the time, one able to take a costly left-out item (so statutory and
+    red cases get every chance); otherwise any free agent.
+    """
+    free = np.flatnonzero(~busy)
+    if free.size == 0:
+        return None
+    left_out = np.flatnonzero((assignment == UNASSIGNED) & options)
+    if left_out.size and rng.random() < 0.5:
+        weights = p.skip_cost[left_out]
+        item = int(rng.choice(left_out, p=weights / weights.sum()))
+        cand = p.pair_agent[index.item_start[item] : index.item_start[item + 1]]
+        cand = cand[~busy[cand]]
+        if cand.size:
+            return int(rng.choice(cand))
+    return int(rng.choice(free))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ortools.linear_solver.python import model_builder_helper as mbh
@@ -49,12 +50,8 @@ def solve_lp(problem: AssignmentProblem, *, time_limit: float) -> LPSolution | N
     beta = p.peak_weight if counted.any() else 0.0
 
     h = mbh.ModelBuilderHelper()
-    h.add_var_array_with_bounds(
-        np.zeros(n + 1),
-        np.concatenate([np.ones(n), [1e4]]),
-        np.zeros(n + 1, dtype=bool),
-        "",
-    )
+    add_vars: Any = h.add_var_array_with_bounds  # its stubs misname numpy's types
+    add_vars(np.zeros(n + 1), np.concatenate([np.ones(n), [1e4]]), np.zeros(n + 1, dtype=bool), "")
     h.set_var_lower_bound(n, max(0.0, p.peak_floor))
     h.set_objective_coefficients(
         list(range(n + 1)), np.concatenate([p.pair_cost - skip[p.pair_item], [beta]]).tolist()
