@@ -175,3 +175,60 @@ def test_empty_instance(tiny: dict[str, Any]) -> None:
     res = solve(Instance.from_dict(tiny), time_limit=2, threads=1)
     assert res.objective["total"] == 0 and res.status == "optimal"
     assert res.assignments == {} and res.unallocated == {}
+
+
+def random_tiny(seed: int) -> Instance:
+    import random
+
+    rng = random.Random(seed)
+    m = Model(f"r{seed}")
+    m.add_locality("a", internal_minutes=rng.randint(0, 9))
+    m.add_locality("b", internal_minutes=rng.randint(0, 9))
+    m.add_travel("a", "b", rng.randint(5, 30))
+    m.add_case_type("s", points=rng.choice([2, 3.5, 7]), visits_per_month=1.5, must_allocate=True)
+    m.add_case_type("n", points=rng.choice([1, 2.5, 4]), visits_per_month=0.5)
+    for w in range(3):
+        m.add_worker(
+            f"w{w}",
+            base=rng.choice("ab"),
+            capacity=rng.choice([4, 7.5, 10, 14]),
+            max_cases=rng.choice([None, 2, 3]),
+            max_new_cases=rng.choice([None, 1, 2]),
+        )
+    for c in range(7):
+        m.add_case(
+            f"c{c}",
+            type=rng.choice("sn"),
+            location=rng.choice("ab"),
+            priority=rng.randint(1, 5),
+            group="g" if c in (5, 6) else None,
+            current_worker=rng.choice([None, "w0", "w1", "w2"]),
+        )
+    m.set_weights(balance=rng.choice([0, 1, 50]))
+    return m.data()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_bound_is_below_the_brute_force_optimum(seed: int) -> None:
+    from caseload.solve import solve_problem
+    from caseload.solvers.knapsack import KnapsackLagrangian
+    from caseload.solvers.lagrangian import CapacityLagrangian
+    from caseload.solvers.lp import solve_lp
+
+    inst = random_tiny(seed)
+    p = compile_instance(inst).problem
+    best = brute_force(inst)
+    tol = 1e-7 * max(1.0, abs(best))
+    lp = solve_lp(p, time_limit=5)
+    assert lp is not None
+    lp_bound = CapacityLagrangian(p).consider(lp.mu, lp.nu)
+    whole, _ = KnapsackLagrangian(p).evaluate(lp.lam, lp.nu)
+    assert lp_bound <= best + tol
+    assert whole <= best + tol
+    assert whole >= lp_bound - 1e-6 * max(1.0, abs(lp_bound))  # whole items never weaken it
+    ascended = CapacityLagrangian(p).ascend(best, seconds=1)
+    assert ascended <= best + tol
+    out = solve_problem(p, time_limit=1, threads=1, strategy="lns")
+    assert out.assignment is not None and not p.violations(out.assignment)
+    assert out.bound is not None and out.bound <= best + tol
+    assert p.objective(out.assignment) >= best - tol

@@ -102,12 +102,14 @@ def solve_problem(
     returned bound is valid and at most the returned objective.
     """
     from caseload.solvers.cpsat import solve_cpsat
+    from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lns import improve
     from caseload.solvers.lp import solve_lp
 
     started = time.perf_counter()
     deadline = started + time_limit - _RESERVE
+    budget = deadline - started
     if strategy == "auto":
         strategy = "cpsat" if problem.num_pairs <= FULL_MODEL_PAIRS else "lns"
     start = greedy(problem)
@@ -145,15 +147,24 @@ def solve_problem(
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
     lag = CapacityLagrangian(problem)
+    bound, source = -np.inf, "lagrangian"
     lp = solve_lp(problem, time_limit=0.4 * (deadline - time.perf_counter()))
     if lp is not None:
-        lag.consider(lp.mu, lp.nu)
+        bound, source = lag.consider(lp.mu, lp.nu), "lp"
         rounded = greedy(problem, lp.integral_part(problem))
         if not problem.violations(rounded) and problem.objective(rounded) < problem.objective(
             start
         ):
             start = rounded
         stats["lp_optimal"] = lp.optimal
+        stats["lp_bound"] = bound
+        knap = KnapsackLagrangian(problem)
+        whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter() + 0.15 * budget)
+        stats["knapsack_bound"] = whole if np.isfinite(whole) else None
+        if whole > bound:
+            bound, source = whole, "knapsack-lagrangian"
+    else:
+        bound = lag.ascend(problem.objective(start), seconds=0.15 * budget)
     stats["start_objective"] = problem.objective(start)
     best, lns_stats = improve(
         problem,
@@ -162,10 +173,10 @@ def solve_problem(
         seed=seed,
         threads=threads,
         progress=progress,
-        bound=lambda: lag.best,
+        bound=lambda: bound,
     )
     stats.update(lns_stats)
-    return _finish(problem, [(best, False)], lag.best, "lagrangian", stats)
+    return _finish(problem, [(best, False)], bound, source, stats)
 
 
 def _finish(

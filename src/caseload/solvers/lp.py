@@ -22,14 +22,16 @@ from caseload.problem import UNASSIGNED, AssignmentProblem
 class LPSolution:
     """Primal values per pair and prices for the Lagrangian bound.
 
-    ``mu[r, a]`` prices agent ``a``'s limit on resource ``r`` and ``nu[a]`` its
-    share of the peak; both are non-negative. ``optimal`` says whether GLOP
+    ``mu[r, a]`` prices agent ``a``'s limit on resource ``r``, ``nu[a]`` its
+    share of the peak and ``lam[i]`` item ``i``'s row; all are non-negative
+    except ``lam`` of items that cannot be left out. ``optimal`` says whether GLOP
     finished; prices from an unfinished run still give a valid (weaker) bound.
     """
 
     x: np.ndarray
     mu: np.ndarray
     nu: np.ndarray
+    lam: np.ndarray
     optimal: bool
 
     def integral_part(self, problem: AssignmentProblem) -> np.ndarray:
@@ -66,10 +68,12 @@ def solve_lp(problem: AssignmentProblem, *, time_limit: float) -> LPSolution | N
         return c
 
     start = p.item_start
+    item_rows: list[tuple[int, int]] = []
     for i in range(p.num_items):
         lo, hi = int(start[i]), int(start[i + 1])
         if hi > lo:
-            row(np.arange(lo, hi), np.ones(hi - lo), 1.0 if must[i] else -math.inf, 1.0)
+            lower = 1.0 if must[i] else -math.inf
+            item_rows.append((i, row(np.arange(lo, hi), np.ones(hi - lo), lower, 1.0)))
     by_agent = np.argsort(p.pair_agent, kind="stable")
     agent_start = np.searchsorted(p.pair_agent[by_agent], np.arange(p.num_agents + 1))
     limit_rows: list[tuple[int, int, int]] = []
@@ -97,6 +101,9 @@ def solve_lp(problem: AssignmentProblem, *, time_limit: float) -> LPSolution | N
     mu = np.zeros_like(p.limits)
     for r, a, c in limit_rows:
         mu[r, a] = max(0.0, -duals[c])
+    lam = np.zeros(p.num_items)
+    for i, c in item_rows:
+        lam[i] = -duals[c] if must[i] else max(0.0, -duals[c])
     nu = np.zeros(p.num_agents)
     for a, c in peak_rows:
         nu[a] = max(0.0, -duals[c])
@@ -105,4 +112,6 @@ def solve_lp(problem: AssignmentProblem, *, time_limit: float) -> LPSolution | N
     x = np.zeros(n)
     if solver.has_solution():
         x = np.asarray(solver.variable_values())[:n]
-    return LPSolution(x=x, mu=mu, nu=nu, optimal=solver.status() == mbh.SolveStatus.OPTIMAL)
+    return LPSolution(
+        x=x, mu=mu, nu=nu, lam=lam, optimal=solver.status() == mbh.SolveStatus.OPTIMAL
+    )

@@ -1,0 +1,195 @@
+r"""Lagrangian bound with whole items per agent: one small knapsack per agent.
+
+Pricing the items instead of the agents (:math:`\lambda_i \ge 0` on "at most one
+agent per item", free on "exactly one") and the peak as in
+:mod:`caseload.solvers.lagrangian` (:math:`\nu_a \ge 0`,
+:math:`\sum_a \nu_a \le \beta`) splits the problem by agent. Agent :math:`a`
+then picks the set of its pairs with the most profit
+:math:`-\bar c_p = -(c_p - s_i + \lambda_i + \nu_a\, 100\, u_{0p} / K_a)` that fits
+*all* its limits at once — points, cases and new cases — with every item whole:
+
+.. math::
+
+    L(\lambda, \nu) = \sum_i s_i - \sum_i \lambda_i
+    + \Bigl(\beta - \sum_a \nu_a\Bigr)\mathrm{floor}
+    - \sum_a \max_{S \subseteq P_a \text{ fits}} \sum_{p \in S} (-\bar c_p).
+
+The knapsacks are solved exactly by dynamic programming over (new cases, cases,
+points) with points rounded *down* to a grid, which can only enlarge each
+knapsack's maximum and so keeps the bound valid. Started from the LP duals it is
+at least the LP bound up to that rounding (an integral knapsack never beats its
+LP relaxation), and more where whole items waste capacity: the LP fills every
+worker to the last fraction of a case, real allocations cannot.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+
+import numpy as np
+
+from caseload.problem import AssignmentProblem
+
+#: Points are rounded down to multiples of 1 / POINT_GRID for the dynamic programme.
+POINT_GRID = 10
+#: Largest DP table (new x cases x points cells) per agent; beyond it, points are coarser.
+MAX_CELLS = 400_000
+
+
+def _undominated(
+    profit: np.ndarray, pts: np.ndarray, dn: np.ndarray, dc: np.ndarray, n_cap: int, c_cap: int
+) -> np.ndarray:
+    """Pairs that some optimal knapsack may need.
+
+    Among pairs using the same number of new cases and cases, a solution holds
+    at most ``K`` of them (what the case and new-case limits allow). A pair
+    with ``K`` others of its kind that are at least as profitable and no
+    heavier can always be swapped for one of them, so it is dropped.
+    """
+    keep = np.ones(profit.size, dtype=bool)
+    kinds = dn * (c_cap + 2) + dc
+    for kind in np.unique(kinds).tolist():
+        members = np.flatnonzero(kinds == kind)
+        n, c = int(dn[members[0]]), int(dc[members[0]])
+        limit = min(c_cap // c if c else members.size, n_cap // n if n else members.size)
+        if limit == 0:
+            keep[members] = False  # none of this kind fits at all
+            continue
+        if members.size <= limit:
+            continue
+        # Lighter first, then more profitable: everyone before a pair is no heavier.
+        order = members[np.lexsort((-profit[members], pts[members]))]
+        best: list[float] = []  # the `limit` largest profits seen so far (a min-heap)
+        for j in order.tolist():
+            if len(best) >= limit and best[0] >= profit[j]:
+                keep[j] = False
+                continue
+            if len(best) < limit:
+                heapq.heappush(best, float(profit[j]))
+            else:
+                heapq.heapreplace(best, float(profit[j]))
+    return keep
+
+
+class KnapsackLagrangian:
+    """Evaluates the bound for item prices and improves them by subgradient steps."""
+
+    def __init__(self, problem: AssignmentProblem) -> None:
+        p = problem
+        self.p = p
+        self.must = ~np.isfinite(p.skip_cost)
+        skip = np.where(self.must, 0.0, p.skip_cost)
+        self.base_cost = p.pair_cost - skip[p.pair_item]
+        self.constant = float(skip.sum())
+        counted = p.peak_capacity > 0
+        self.beta = p.peak_weight if counted.any() else 0.0
+        inv = np.where(counted, 100.0 / np.where(counted, p.peak_capacity, 1.0), 0.0)
+        self.util = p.pair_usage[0] * inv[p.pair_agent]
+        self.by_agent = np.argsort(p.pair_agent, kind="stable")
+        self.agent_start = np.searchsorted(p.pair_agent[self.by_agent], np.arange(p.num_agents + 1))
+        self.best = -math.inf
+
+    def _knapsack(self, a: int, reduced: np.ndarray) -> tuple[float, np.ndarray]:
+        """Best profit of agent ``a`` and the pairs taking it."""
+        p = self.p
+        pairs = self.by_agent[self.agent_start[a] : self.agent_start[a + 1]]
+        pairs = pairs[reduced[pairs] < 0]
+        if pairs.size == 0:
+            return 0.0, pairs
+        profit = -reduced[pairs]
+        use = p.pair_usage[:, pairs]
+        limit = p.limits[:, a]
+        total = use.sum(axis=1)
+        if np.all(total <= limit * (1 + 1e-9) + 1e-9):
+            return float(profit.sum()), pairs
+        # Dimensions: new cases, cases, points (rounded down on a grid).
+        n_cap = int(min(limit[2], total[2])) if math.isfinite(limit[2]) else int(total[2])
+        c_cap = int(min(limit[1], total[1])) if math.isfinite(limit[1]) else int(total[1])
+        grid = POINT_GRID
+        while True:
+            pts = np.floor(use[0] * grid + 1e-9).astype(np.int64)
+            room = limit[0] * grid if math.isfinite(limit[0]) else math.inf
+            q_cap = int(min(math.floor(room + 1e-9), pts.sum()))
+            if (n_cap + 1) * (c_cap + 1) * (q_cap + 1) <= MAX_CELLS or grid == 1:
+                break
+            grid = max(1, grid // 2)
+        dn = use[2].astype(np.int64)
+        dc = use[1].astype(np.int64)
+        keep = _undominated(profit, pts, dn, dc, n_cap, c_cap)
+        pairs, profit, pts, dn, dc = pairs[keep], profit[keep], pts[keep], dn[keep], dc[keep]
+        table = np.zeros((n_cap + 1, c_cap + 1, q_cap + 1))
+        layers = []
+        for k in range(pairs.size):
+            a_n, a_c, a_q = int(dn[k]), int(dc[k]), int(pts[k])
+            if a_n > n_cap or a_c > c_cap or a_q > q_cap:
+                layers.append(None)
+                continue
+            gain = table[: n_cap + 1 - a_n, : c_cap + 1 - a_c, : q_cap + 1 - a_q] + profit[k]
+            target = table[a_n:, a_c:, a_q:]
+            better = gain > target
+            layers.append(better)
+            np.copyto(target, gain, where=better)
+        # Walk back through the layers to recover the chosen pairs.
+        chosen = []
+        n, c, q = n_cap, c_cap, q_cap
+        for k in range(pairs.size - 1, -1, -1):
+            better = layers[k]
+            if better is None:
+                continue
+            a_n, a_c, a_q = int(dn[k]), int(dc[k]), int(pts[k])
+            if n >= a_n and c >= a_c and q >= a_q and better[n - a_n, c - a_c, q - a_q]:
+                chosen.append(pairs[k])
+                n, c, q = n - a_n, c - a_c, q - a_q
+        return float(table[n_cap, c_cap, q_cap]), np.array(chosen, dtype=np.int64)
+
+    def evaluate(
+        self, lam: np.ndarray, nu: np.ndarray, deadline: float = math.inf
+    ) -> tuple[float, np.ndarray]:
+        """The bound for prices ``(lam, nu)``, and how often each item was taken.
+
+        Returns ``-inf`` if the deadline passes before every agent is solved
+        (a partial sum is not a bound).
+        """
+        p = self.p
+        lam = np.where(self.must, lam, np.maximum(lam, 0.0))
+        reduced = self.base_cost + lam[p.pair_item]
+        if self.beta:
+            reduced = reduced + nu[p.pair_agent] * self.util
+        taken = np.zeros(p.num_items)
+        profit = 0.0
+        for a in range(p.num_agents):
+            if time.perf_counter() > deadline:
+                return -math.inf, taken
+            value, pairs = self._knapsack(a, reduced)
+            profit += value
+            taken[p.pair_item[pairs]] += 1
+        value = (
+            self.constant - float(lam.sum()) + (self.beta - float(nu.sum())) * p.peak_floor - profit
+        )
+        self.best = max(self.best, value)
+        return value, taken
+
+    def ascend(self, lam: np.ndarray, nu: np.ndarray, upper: float, *, seconds: float) -> float:
+        """Subgradient steps on the item prices from ``lam`` (e.g. LP duals)."""
+        deadline = time.perf_counter() + seconds
+        theta = 0.5
+        best_value = -math.inf
+        best_lam = lam.copy()
+        while time.perf_counter() < deadline:
+            value, taken = self.evaluate(lam, nu, deadline)
+            if not math.isfinite(value):
+                break
+            if value > best_value:
+                best_value, best_lam = value, lam.copy()
+            else:
+                theta /= 2
+                lam = best_lam.copy()
+            g = taken - 1.0  # the dualised rows' slack: > 0 where agents fight over an item
+            g[(~self.must) & (lam <= 0) & (g < 0)] = 0.0
+            norm = float((g**2).sum())
+            if norm == 0 or theta < 1e-3:
+                break
+            lam = lam + theta * max(upper - value, 0.0) / norm * g
+        return self.best
