@@ -120,7 +120,7 @@ class KnapsackLagrangian:
         keep = _undominated(profit, pts, dn, dc, n_cap, c_cap)
         pairs, profit, pts, dn, dc = pairs[keep], profit[keep], pts[keep], dn[keep], dc[keep]
         table = np.zeros((n_cap + 1, c_cap + 1, q_cap + 1))
-        layers = []
+        layers: list[np.ndarray | None] = []
         for k in range(pairs.size):
             a_n, a_c, a_q = int(dn[k]), int(dc[k]), int(pts[k])
             if a_n > n_cap or a_c > c_cap or a_q > q_cap:
