@@ -171,9 +171,8 @@ def gap_files(args: argparse.Namespace) -> None:
     gap_dir = HERE / "data" / "gap"
     with open(gap_dir / "bestknown.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    print(
-        "| problem | sense | best known | objective | bound | status | seconds |\n|---|---|---|---|---|---|---|"
-    )
+    print("| problem | sense | best known | objective | bound | status | seconds |")
+    print("|---|---|---|---|---|---|---|")
     worst = 0.0
     for r in rows:
         inst = read_gap(gap_dir / r["file"])[int(r["problem"]) - 1]
