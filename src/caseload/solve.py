@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -146,35 +148,58 @@ def solve_problem(
             return _finish(problem, found, out.bound, out.bound_source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
+    # The LP runs beside the search when there are threads to spare (GLOP
+    # releases the GIL); with one thread it runs first, keeping runs reproducible.
+    lns_stats: dict[str, float] = {}
+    if threads >= 2:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            lp_deadline = time.perf_counter() + 0.75 * (deadline - time.perf_counter())
+            pending = pool.submit(solve_lp, problem, deadline=lp_deadline)
+            start, lns_stats = improve(
+                problem,
+                start,
+                deadline=deadline,
+                seed=seed,
+                threads=threads - 1,
+                progress=progress,
+                stop=pending.done,
+            )
+            lp = pending.result()
+    else:
+        lp = solve_lp(problem, deadline=time.perf_counter() + 0.4 * (deadline - time.perf_counter()))
+
+    bound, source = -math.inf, "lagrangian"
     lag = CapacityLagrangian(problem)
-    bound, source = -np.inf, "lagrangian"
-    lp = solve_lp(problem, time_limit=0.4 * (deadline - time.perf_counter()))
     if lp is not None:
         bound, source = lag.consider(lp.mu, lp.nu), "lp"
-        rounded = greedy(problem, lp.integral_part(problem))
-        if not problem.violations(rounded) and problem.objective(rounded) < problem.objective(
-            start
-        ):
-            start = rounded
         stats["lp_optimal"] = lp.optimal
         stats["lp_bound"] = bound
+        rounded = greedy(problem, lp.integral_part(problem))
+        better = problem.objective(rounded) < problem.objective(start)
+        if better and not problem.violations(rounded):
+            start = rounded
         knap = KnapsackLagrangian(problem)
         whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter() + 0.15 * budget)
-        stats["knapsack_bound"] = whole if np.isfinite(whole) else None
+        stats["knapsack_bound"] = whole if math.isfinite(whole) else None
         if whole > bound:
             bound, source = whole, "knapsack-lagrangian"
-    else:
-        bound = lag.ascend(problem.objective(start), seconds=0.15 * budget)
+    if lp is None or not lp.optimal:
+        # Prices from an unfinished LP are valid but may be poor: climb from them.
+        ascended = lag.ascend(problem.objective(start), seconds=0.1 * budget)
+        if ascended > bound:
+            bound, source = ascended, "lagrangian"
     stats["start_objective"] = problem.objective(start)
-    best, lns_stats = improve(
+    best, more = improve(
         problem,
         start,
         deadline=deadline,
-        seed=seed,
+        seed=seed + 1,
         threads=threads,
         progress=progress,
         bound=lambda: bound,
     )
+    for key, value in more.items():
+        lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
     stats.update(lns_stats)
     return _finish(problem, [(best, False)], bound, source, stats)
 

@@ -175,8 +175,11 @@ def improve(
     threads: int = 1,
     progress: Callable[[Progress], bool | None] | None = None,
     bound: Callable[[], float | None] = lambda: None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
+
+    ``stop`` is asked between steps and ends the search early when it says so.
 
     With ``threads`` > 1, that many disjoint sub-problems are solved at once,
     one CP-SAT thread each. With one thread the search is reproducible: each
@@ -202,7 +205,7 @@ def improve(
     try:
         while p.num_agents:
             left = deadline - time.perf_counter()
-            if left < 0.05 or (deterministic and work_left <= 0):
+            if left < 0.05 or (deterministic and work_left <= 0) or stop():
                 break
             busy = np.zeros(p.num_agents, dtype=bool)
             taken = np.zeros(p.num_items, dtype=bool)

@@ -9,6 +9,7 @@ good start for local search.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +43,11 @@ class LPSolution:
         return out
 
 
-def solve_lp(problem: AssignmentProblem, *, time_limit: float) -> LPSolution | None:
-    """Solve the LP relaxation; ``None`` if GLOP returns nothing usable."""
+def solve_lp(problem: AssignmentProblem, *, deadline: float) -> LPSolution | None:
+    """Solve the LP relaxation by ``deadline`` (a ``perf_counter`` time, building included).
+
+    Returns ``None`` if GLOP returns nothing usable.
+    """
     p = problem
     n = p.num_pairs
     must = ~np.isfinite(p.skip_cost)
@@ -91,7 +95,7 @@ def solve_lp(problem: AssignmentProblem, *, time_limit: float) -> LPSolution | N
             peak_rows.append((a, row(np.concatenate([sel, [n]]), coefs, -math.inf, 0.0)))
 
     solver = mbh.ModelSolverHelper("glop")
-    solver.set_time_limit_in_seconds(max(0.1, time_limit))
+    solver.set_time_limit_in_seconds(max(0.05, deadline - time.perf_counter()))
     solver.solve(h)
     if not solver.has_response():
         return None
