@@ -107,9 +107,10 @@ def generate_authority(size: str = "medium", seed: int = 0) -> dict[str, Any]:
         minutes = np.minimum(minutes, minutes[:, k, None] + minutes[None, k, :])
     np.fill_diagonal(minutes, [loc["internal_minutes"] for loc in localities[:n_loc]])
 
-    workers, w_base, w_skills, w_cap, w_max, w_reach, w_excl = _workers(spec, locs, minutes, rng)
+    workers, w_skills, w_cap, w_max, w_excl = _workers(spec, locs, minutes, rng)
     cases = _cases(spec, locs, out_ids, rng)
-    _pre_allocate(cases, workers, w_base, w_skills, w_cap, w_max, w_reach, w_excl, locs, rng)
+    everywhere = _shortest_paths(localities, edges)
+    _pre_allocate(cases, workers, w_skills, w_cap, w_max, w_excl, everywhere, localities, rng)
 
     return {
         "format": "caseload-instance/1",
@@ -128,6 +129,21 @@ def generate_authority(size: str = "medium", seed: int = 0) -> dict[str, Any]:
         },
         "x_generator": {"size": size, "seed": seed},
     }
+
+
+def _shortest_paths(localities: list[dict[str, Any]], edges: list[dict[str, Any]]) -> np.ndarray:
+    """Minutes between all localities (Floyd-Warshall; a handful of nodes)."""
+    index = {loc["id"]: i for i, loc in enumerate(localities)}
+    n = len(localities)
+    t = np.full((n, n), np.inf)
+    np.fill_diagonal(t, 0.0)
+    for e in edges:
+        a, b = index[e["from"]], index[e["to"]]
+        t[a, b] = t[b, a] = min(t[a, b], e["minutes"])
+    for k in range(n):
+        t = np.minimum(t, t[:, k, None] + t[None, k, :])
+    np.fill_diagonal(t, [loc.get("internal_minutes", 0) for loc in localities])
+    return t
 
 
 def _connect(travel: dict[tuple[int, int], int], dist: np.ndarray, scale: float, n: int) -> None:
@@ -151,9 +167,7 @@ def _connect(travel: dict[tuple[int, int], int], dist: np.ndarray, scale: float,
 
 def _workers(
     spec: _Size, locs: list[str], minutes: np.ndarray, rng: np.random.Generator
-) -> tuple[
-    list[dict[str, Any]], np.ndarray, list[set[str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray
-]:
+) -> tuple[list[dict[str, Any]], list[set[str]], np.ndarray, np.ndarray, list[set[str]]]:
     n = spec.workers
     n_loc = len(locs)
     base = rng.integers(0, n_loc, size=n)
@@ -212,7 +226,7 @@ def _workers(
             rec["x_agency"] = True
         records.append(rec)
     excluded = [set(r.get("excluded_case_types", ())) for r in records]
-    return records, base, skills, capacity, max_cases, reach, excluded
+    return records, skills, capacity, max_cases, excluded
 
 
 def _cases(
@@ -282,77 +296,80 @@ def _cases(
 def _pre_allocate(
     cases: list[dict[str, Any]],
     workers: list[dict[str, Any]],
-    base: np.ndarray,
     skills: list[set[str]],
     capacity: np.ndarray,
     max_cases: np.ndarray,
-    reach: np.ndarray,
     excluded: list[set[str]],
-    locs: list[str],
+    minutes: np.ndarray,
+    localities: list[dict[str, Any]],
     rng: np.random.Generator,
 ) -> None:
-    """Give 85% of families a current worker, pin a few, add leavers and conflicts."""
-    loc_index = {loc: i for i, loc in enumerate(locs)}
-    by_loc: dict[int, np.ndarray] = {i: np.flatnonzero(base == i) for i in range(len(locs))}
-    pinned_load = np.zeros(len(workers))
-    pinned_count = np.zeros(len(workers), dtype=int)
+    """Give 85% of families a current worker, pin a few, add leavers and conflicts.
+
+    The current allocation is what managers would have made: an eligible
+    worker, preferably based where the family lives, with the most room give
+    or take, so caseloads sit near capacity and a few a little over.
+    """
+    loc_index = {loc["id"]: i for i, loc in enumerate(localities)}
+    n = len(workers)
+    base = np.array([loc_index[w["base"]] for w in workers])
+    limit = np.array([w.get("max_travel_minutes", np.inf) for w in workers])
+    names = sorted({s for has in skills for s in has} | {"cp", "court", "cwd", "uasc", "cse"})
+    bit = {s: 1 << k for k, s in enumerate(names)}
+    has_mask = np.array([sum(bit[s] for s in has) for has in skills], dtype=np.int64)
+    held = np.zeros(n)
+    pinned_load = np.zeros(n)
+    pinned_count = np.zeros(n, dtype=int)
     families: dict[str, list[dict[str, Any]]] = {}
     for c in cases:
         families.setdefault(c.get("group") or c["id"], []).append(c)
     leaver = 0
     for members in families.values():
         if rng.random() >= 0.85:
-            continue  # new referral
+            continue  # a new referral
         first = members[0]
         if rng.random() < 0.03:
             leaver += 1
             for c in members:
                 c["current_worker"] = f"sw-left-{leaver:04d}"
             continue
-        home = loc_index.get(first["location"])
-        pool = (
-            by_loc.get(home, np.arange(len(workers)))
-            if home is not None
-            else np.arange(len(workers))
+        home = loc_index[first["location"]]
+        need = sum(bit[s] for s in set().union(*(set(c.get("skills", ())) for c in members)))
+        points = [_points(c) for c in members]
+        t = minutes[base, home]
+        ok = (
+            ((has_mask & need) == need)
+            & (t <= limit)
+            & np.array([first["type"] not in ex for ex in excluded])
+            & (capacity >= max(points))
         )
-        need = set().union(*(set(c.get("skills", ())) for c in members))
-        fits = [
-            int(w)
-            for w in pool
-            if need <= skills[w] and first["type"] not in excluded[w]
-        ]
-        if not fits:
-            fits = [int(w) for w in pool]
-        if not fits:
+        options = np.flatnonzero(ok)
+        if options.size == 0:
             continue
-        w = int(rng.choice(fits))
+        room = 1.05 * capacity[options] - held[options] + rng.normal(0, 6, options.size)
+        room += np.where(base[options] == home, 15.0, 0.0)
+        w = int(options[np.argmax(room)])
+        held[w] += sum(points)
         for c in members:
             c["current_worker"] = workers[w]["id"]
-        # Pin a few, only where the worker is eligible and the pinned work fits.
-        load = sum(_points(c) for c in members)
-        eligible = (
-            need <= skills[w]
-            and first["type"] not in excluded[w]
-            and home is not None
-            and max(_points(c) for c in members) <= capacity[w]
-        )
+        # Pin a few, where the pinned work stays well within the worker's limits.
         if (
-            eligible
-            and rng.random() < 0.03
-            and pinned_load[w] + load <= 0.5 * capacity[w]
+            rng.random() < 0.03
+            and pinned_load[w] + sum(points) <= 0.5 * capacity[w]
             and pinned_count[w] + len(members) <= max_cases[w] // 2
         ):
-            pinned_load[w] += load
+            pinned_load[w] += sum(points)
             pinned_count[w] += len(members)
             first["pinned"] = True
     # Conflicts of interest: a few cases exclude one or two workers.
     for c in cases:
         if rng.random() < 0.01:
-            picks = rng.choice(len(workers), size=int(rng.integers(1, 3)), replace=False)
-            excluded = sorted({workers[int(w)]["id"] for w in picks} - {c.get("current_worker")})
-            if excluded and not c.get("pinned"):
-                c["excluded_workers"] = excluded
-    del reach
+            picks = rng.choice(n, size=int(rng.integers(1, 3)), replace=False)
+            excluded_ids = sorted(
+                {workers[int(w)]["id"] for w in picks} - {c.get("current_worker")}
+            )
+            if excluded_ids and not c.get("pinned"):
+                c["excluded_workers"] = excluded_ids
 
 
 def _points(case: dict[str, Any]) -> float:
