@@ -162,6 +162,18 @@ def compile_instance(instance: Instance) -> Compiled:
     )
     skip[pinned_items] = np.inf
 
+    # The worker holding a group today: its first member's current worker, where allowed.
+    incumbent = np.full(n_items, UNASSIGNED, dtype=np.int64)
+    firsts = order[starts] if n_items else order[:0]
+    held = current[firsts]
+    has = held >= 0
+    if has.any() and pair_item.size:
+        keys = pair_item * n_workers + pair_agent
+        want = np.flatnonzero(has) * n_workers + held[has]
+        pos = np.minimum(np.searchsorted(keys, want), keys.size - 1)
+        ok = keys[pos] == want
+        incumbent[np.flatnonzero(has)[ok]] = held[has][ok]
+
     problem = AssignmentProblem(
         num_items=n_items,
         num_agents=n_workers,
@@ -174,5 +186,6 @@ def compile_instance(instance: Instance) -> Compiled:
         peak_weight=float(weights.balance),
         peak_capacity=capacity,
         resource_names=("points", "cases", "new cases"),
+        incumbent=incumbent,
     )
     return Compiled(instance, problem, item_of_case, minutes, eligible)

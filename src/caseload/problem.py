@@ -52,6 +52,9 @@ class AssignmentProblem:
         ``float64[A]``: :math:`K_a`; agents with 0 do not count in the peak.
     resource_names
         A name per resource, for messages.
+    incumbent
+        ``int64[I]``: the agent holding each item today (``-1`` for none), a
+        hint for construction and search; it changes no cost.
     peak_floor
         A peak already reached outside this problem (a sub-problem of a larger
         one): the peak term is :math:`\\beta \\max(\\text{floor}, \\ldots)`.
@@ -69,6 +72,7 @@ class AssignmentProblem:
     peak_capacity: np.ndarray
     resource_names: tuple[str, ...]
     peak_floor: float = 0.0
+    incumbent: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         order = np.lexsort((self.pair_agent, self.pair_item))

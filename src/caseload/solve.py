@@ -166,7 +166,9 @@ def solve_problem(
             )
             lp = pending.result()
     else:
-        lp = solve_lp(problem, deadline=time.perf_counter() + 0.4 * (deadline - time.perf_counter()))
+        lp = solve_lp(
+            problem, deadline=time.perf_counter() + 0.4 * (deadline - time.perf_counter())
+        )
 
     bound, source = -math.inf, "lagrangian"
     lag = CapacityLagrangian(problem)

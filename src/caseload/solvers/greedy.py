@@ -14,7 +14,11 @@ import numpy as np
 from caseload.problem import UNASSIGNED, AssignmentProblem
 
 
-def greedy(problem: AssignmentProblem, start: np.ndarray | None = None) -> np.ndarray:
+def greedy(
+    problem: AssignmentProblem,
+    start: np.ndarray | None = None,
+    peak_target: float | None = None,
+) -> np.ndarray:
     """A feasible assignment built one item at a time.
 
     Parameters
@@ -24,6 +28,12 @@ def greedy(problem: AssignmentProblem, start: np.ndarray | None = None) -> np.nd
     start
         Optional assignment to keep and extend (it must be feasible); items it
         leaves out are offered in greedy order.
+    peak_target
+        The peak utilisation (percent) expected at the end; loading an agent
+        up to it costs nothing in the peak term. By default, the utilisation
+        if all demand were spread evenly (at most 100%). Without it the first
+        items would spread out to keep an early, meaningless peak low, moving
+        children from their current workers for nothing.
 
     Returns
     -------
@@ -38,22 +48,40 @@ def greedy(problem: AssignmentProblem, start: np.ndarray | None = None) -> np.nd
     loads = p.loads(p.pairs_of(assignment))
     limits = p.limits
     counted = p.peak_capacity > 0
-    peak = p.peak(loads) if p.peak_weight else 0.0
+    if peak_target is None:
+        peak_target = _even_peak(p)
+    peak = max(p.peak(loads), peak_target) if p.peak_weight else 0.0
     inv_cap = np.where(counted, 100.0 / np.where(counted, p.peak_capacity, 1.0), 0.0)
 
     options = np.diff(start_idx)
     must = ~np.isfinite(p.skip_cost)
     order = np.lexsort((options, -np.where(must, np.inf, p.skip_cost), ~must))
+    # Room that today's holders will want for their items later in the order:
+    # an item prefers agents with room beyond it, so a newcomer does not push
+    # a child off their current worker when another agent has space.
+    reserved = np.zeros_like(loads)
+    held = p.incumbent if p.incumbent is not None else np.full(p.num_items, UNASSIGNED)
+    keeps = np.flatnonzero((held != UNASSIGNED) & (assignment == UNASSIGNED))
+    keep_pair = np.zeros(p.num_items, dtype=np.int64)
+    if keeps.size:
+        keep_pair[keeps] = p.pairs_of(
+            np.where(np.isin(np.arange(p.num_items), keeps), held, UNASSIGNED)
+        )
+        for r in range(reserved.shape[0]):
+            np.add.at(reserved[r], held[keeps], p.pair_usage[r, keep_pair[keeps]])
     for i in order:
         if assignment[i] != UNASSIGNED:
             continue
+        if held[i] != UNASSIGNED:
+            reserved[:, held[i]] -= p.pair_usage[:, keep_pair[i]]
         lo, hi = start_idx[i], start_idx[i + 1]
         if lo == hi:
             continue
         agents = p.pair_agent[lo:hi]
         use = p.pair_usage[:, lo:hi]
         after = loads[:, agents] + use
-        fits = np.all(after <= limits[:, agents] * (1 + 1e-9) + 1e-9, axis=0)
+        room = limits[:, agents] * (1 + 1e-9) + 1e-9
+        fits = np.all(after <= room, axis=0)
         if not fits.any():
             continue
         cost = p.pair_cost[lo:hi].copy()
@@ -61,6 +89,9 @@ def greedy(problem: AssignmentProblem, start: np.ndarray | None = None) -> np.nd
             util = after[0] * inv_cap[agents]
             cost += p.peak_weight * np.maximum(util - peak, 0.0)
         cost[~fits] = np.inf
+        spare = fits & np.all(after + reserved[:, agents] <= room, axis=0)
+        if spare.any() and (must[i] or np.min(cost[spare]) < p.skip_cost[i]):
+            cost[~spare] = np.inf
         k = int(np.argmin(cost))
         if not must[i] and cost[k] >= p.skip_cost[i]:
             continue
@@ -70,3 +101,12 @@ def greedy(problem: AssignmentProblem, start: np.ndarray | None = None) -> np.nd
         if p.peak_weight and counted[a]:
             peak = max(peak, float(after[0, k] * inv_cap[a]))
     return assignment
+
+
+def _even_peak(p: AssignmentProblem) -> float:
+    """Utilisation (percent, at most 100) if every item's lightest demand were spread evenly."""
+    counted = p.peak_capacity > 0
+    if not counted.any() or p.num_pairs == 0:
+        return 0.0
+    lightest = np.minimum.reduceat(p.pair_usage[0], p.item_start[:-1][np.diff(p.item_start) > 0])
+    return float(min(100.0, 100.0 * lightest.sum() / p.peak_capacity[counted].sum()))

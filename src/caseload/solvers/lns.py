@@ -24,6 +24,12 @@ from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.cpsat import solve_cpsat
 
 
+#: Agents freed per sub-problem at first; adapted to how fast CP-SAT proves them.
+INITIAL_AGENTS = 8
+#: Wall-clock seconds per sub-problem: many quick steps beat a few long ones.
+SUB_SECONDS = 0.3
+
+
 class _Index:
     """Pair lists by agent and by item, for fast neighbourhood construction."""
 
@@ -198,7 +204,7 @@ def improve(
     deterministic = threads == 1
     # CP-SAT's deterministic time runs at about half of wall time on one thread.
     work_left = 0.4 * (deadline - began)
-    k = min(10, p.num_agents)
+    k = min(INITIAL_AGENTS, p.num_agents)
     steps = improved = 0
     options = np.diff(index.item_start) > 0
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
@@ -225,7 +231,7 @@ def improve(
                         agents,
                         hint,
                         seed=int(rng.integers(2**31 - 1)),
-                        seconds=min(2.0, left),
+                        seconds=min(SUB_SECONDS, left),
                         work=min(0.5, work_left) if deterministic else None,
                     )
                 )
