@@ -23,7 +23,6 @@ from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.cpsat import solve_cpsat
 
-
 #: Agents freed per sub-problem at first; adapted to how fast CP-SAT proves them.
 INITIAL_AGENTS = 8
 #: Wall-clock seconds per sub-problem: many quick steps beat a few long ones.
