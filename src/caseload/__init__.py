@@ -9,6 +9,7 @@ problem (:mod:`caseload.problem`), solved by the modules under
 
 import logging
 
+from caseload.check import CheckReport, check
 from caseload.data import (
     Case,
     CaseType,
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Case",
     "CaseType",
+    "CheckReport",
     "Instance",
     "InvalidInstanceError",
     "Locality",
@@ -44,6 +46,7 @@ __all__ = [
     "Worker",
     "WorkerRow",
     "__version__",
+    "check",
     "read_instance",
     "solve",
     "write_instance",
