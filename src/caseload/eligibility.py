@@ -52,7 +52,7 @@ def eligibility_matrix(instance: Instance, minutes: np.ndarray | None = None) ->
 
     points = np.array([instance.points(c) for c in cases], dtype=float)
     capacity = np.array([w.capacity for w in workers], dtype=float)
-    room = np.array([w.max_cases is None or w.max_cases >= 1 for w in workers])
+    room = np.array([w.max_cases is None or w.max_cases >= 1 for w in workers], dtype=bool)
     ok &= (points[:, None] <= capacity[None, :]) & room[None, :]
 
     for i, c in enumerate(cases):

@@ -83,6 +83,7 @@ def solve_cpsat(
     progress: Callable[[Progress], bool | None] | None = None,
     log: bool = False,
     work_limit: float | None = None,
+    reference: float | None = None,
 ) -> SolverOutput:
     """Solve the core problem with CP-SAT.
 
@@ -104,6 +105,9 @@ def solve_cpsat(
     work_limit
         A limit in CP-SAT's deterministic time, which makes a one-thread solve
         reproducible whatever the machine's speed.
+    reference
+        The expected size of the objective, to choose the scale of the peak
+        term (by default the hint's objective).
 
     Returns
     -------
@@ -123,8 +127,10 @@ def solve_cpsat(
     if beta > 0:
         # The peak is rounded to one unit of the scaled objective, so a fine
         # scale keeps the proven gap of an optimal solve below 1e-8.
-        reference = abs(problem.objective(hint)) if hint is not None else 1.0
-        wanted = 10 ** math.ceil(math.log10(1e8 / max(1.0, reference)))
+        size = reference
+        if size is None:
+            size = abs(problem.objective(hint)) if hint is not None else 1.0
+        wanted = 10 ** math.ceil(math.log10(1e8 / max(1.0, size)))
         finite = np.abs(rel[np.isfinite(rel)])
         biggest = max(float(finite.max()) if finite.size else 1.0, beta * 100, 1.0)
         room = 2.0**58 / (biggest * max(1, p.num_items))
@@ -225,6 +231,26 @@ def solve_cpsat(
         # Rounded costs only go down; z may over-state the peak by `slack` units.
         raw = solver.best_objective_bound if status != cp_model.INFEASIBLE else math.inf
         bound = to_true(raw - slack)
+    if status == cp_model.OPTIMAL and assignment is not None and bound is not None:
+        # Proved optimal at this scale; if the rounding of the peak leaves the
+        # proven gap visible, prove it again at a finer scale, from this solution.
+        value = p.objective(assignment)
+        if value - bound > 1e-9 * max(1.0, abs(value)) and reference is None:
+            left = time_limit - solver.wall_time
+            if left > 0.05:
+                again = solve_cpsat(
+                    problem,
+                    time_limit=left,
+                    seed=seed,
+                    threads=threads,
+                    hint=assignment,
+                    work_limit=None
+                    if work_limit is None
+                    else work_limit - solver.deterministic_time,
+                    reference=max(abs(value), 1e-9),
+                )
+                if again.assignment is not None and again.bound is not None:
+                    return again
     return SolverOutput(
         assignment=assignment,
         bound=bound,
@@ -237,7 +263,6 @@ def solve_cpsat(
             "exact_costs": exact_cost,
             "pairs": n_pairs,
             "conflicts": solver.num_conflicts,
-            "wall_seconds": solver.wall_time,
             "deterministic_time": solver.deterministic_time,
         },
     )

@@ -23,6 +23,8 @@ from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.cpsat import solve_cpsat
 
+#: Deterministic-time budget per wall-clock second when searching on one thread.
+DETERMINISTIC_SHARE = 0.4
 #: Agents freed per sub-problem at first; adapted to how fast CP-SAT proves them.
 INITIAL_AGENTS = 8
 #: Wall-clock seconds per sub-problem: many quick steps beat a few long ones.
@@ -202,7 +204,7 @@ def improve(
     threads = max(1, threads)
     deterministic = threads == 1
     # CP-SAT's deterministic time runs at about half of wall time on one thread.
-    work_left = 0.4 * (deadline - began)
+    work_left = DETERMINISTIC_SHARE * (deadline - began)
     k = min(INITIAL_AGENTS, p.num_agents)
     steps = improved = 0
     options = np.diff(index.item_start) > 0
@@ -230,8 +232,10 @@ def improve(
                         agents,
                         hint,
                         seed=int(rng.integers(2**31 - 1)),
-                        seconds=min(SUB_SECONDS, left),
-                        work=min(0.5, work_left) if deterministic else None,
+                        # On one thread the deterministic limit ends each
+                        # sub-solve; the clock only guards the deadline.
+                        seconds=left if deterministic else min(SUB_SECONDS, left),
+                        work=min(0.5 * SUB_SECONDS, work_left) if deterministic else None,
                     )
                 )
             if not jobs:
