@@ -112,15 +112,19 @@ class CapacityLagrangian:
             self.mu, self.nu = mu.copy(), nu.copy()
         return value
 
-    def ascend(self, upper: float, *, seconds: float, iterations: int = 10_000) -> float:
+    def ascend(self, upper: float, *, seconds: float, iterations: int = 100_000) -> float:
         """Subgradient ascent with Polyak steps towards ``upper`` (a known objective).
 
-        Returns the best bound found; it is valid whatever happens here.
+        Each limit's violation is measured relative to the limit itself (and
+        the peak in fractions of 100%), so points, cases and new cases pull
+        with comparable force. Returns the best bound found; it is valid
+        whatever happens here.
         """
         p = self.p
         deadline = time.perf_counter() + seconds
+        scale = np.where(self.finite, np.maximum(self.limits, 1.0), 1.0)
         theta, stall = 1.0, 0
-        mu, nu = self.mu.copy(), self.nu.copy()
+        mu, nu = self.best_mu.copy(), self.best_nu.copy()
         for _ in range(iterations):
             value, chosen = self.evaluate(mu, nu)
             if value > self.best + 1e-9 * max(1.0, abs(value)):
@@ -128,25 +132,24 @@ class CapacityLagrangian:
                 stall = 0
             else:
                 stall += 1
-                if stall >= 20:
+                if stall >= 10:
                     theta, stall = theta / 2, 0
                     mu, nu = self.best_mu.copy(), self.best_nu.copy()
             if not math.isfinite(value) or theta < 1e-4 or time.perf_counter() > deadline:
                 break
             pairs = chosen[chosen >= 0]
-            loads = p.loads(pairs)
-            g_mu = np.where(self.finite, loads - self.limits, 0.0)
+            g_mu = np.where(self.finite, (p.loads(pairs) - self.limits) / scale, 0.0)
             g_mu[(mu <= 0) & (g_mu < 0)] = 0.0  # cannot go below zero anyway
             g_nu = np.zeros_like(nu)
             if self.beta:
                 util = np.zeros(p.num_agents)
                 np.add.at(util, p.pair_agent[pairs], self.util[pairs])
-                g_nu = np.where(self.counted, util - p.peak_floor, 0.0)
+                g_nu = np.where(self.counted, util - p.peak_floor, 0.0) / 100.0
             norm = float((g_mu**2).sum() + (g_nu**2).sum())
             if norm <= 1e-18:
                 break  # prices are optimal for this relaxation
             step = theta * max(upper - value, 1e-9 * max(1.0, abs(upper))) / norm
-            mu = np.maximum(mu + step * g_mu, 0.0)
+            mu = np.maximum(mu + step * g_mu / scale, 0.0)
             if self.beta:
-                nu = _project_capped(nu + step * g_nu, self.beta)
+                nu = _project_capped(nu + step * g_nu / 100.0, self.beta)
         return self.best

@@ -74,6 +74,8 @@ def solve_lp(problem: AssignmentProblem, *, deadline: float) -> LPSolution | Non
     start = p.item_start
     item_rows: list[tuple[int, int]] = []
     for i in range(p.num_items):
+        if i % 512 == 0 and time.perf_counter() > deadline:
+            return None  # building alone took the time: no LP today
         lo, hi = int(start[i]), int(start[i + 1])
         if hi > lo:
             lower = 1.0 if must[i] else -math.inf
@@ -94,6 +96,8 @@ def solve_lp(problem: AssignmentProblem, *, deadline: float) -> LPSolution | Non
             coefs = np.concatenate([100.0 * p.pair_usage[0, sel] / p.peak_capacity[a], [-1.0]])
             peak_rows.append((a, row(np.concatenate([sel, [n]]), coefs, -math.inf, 0.0)))
 
+    if time.perf_counter() > deadline:
+        return None
     solver = mbh.ModelSolverHelper("glop")
     solver.set_time_limit_in_seconds(max(0.05, deadline - time.perf_counter()))
     solver.solve(h)
