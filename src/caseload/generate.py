@@ -221,7 +221,9 @@ def _workers(
         if role[w] == "asye":
             rec["excluded_case_types"] = ["cp_plan", "s47"]
         if rng.random() < 0.85:
-            rec["max_new_cases"] = 3
+            # At most three new cases a run (domain §6), four for a full-time,
+            # qualified worker so that a new family of four can be taken whole.
+            rec["max_new_cases"] = 4 if fte[w] == 1.0 and role[w] != "asye" else 3
         if agency[w]:
             rec["x_agency"] = True
         records.append(rec)

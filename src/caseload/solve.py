@@ -163,6 +163,8 @@ def solve_problem(
 
     # The LP runs beside the search when there are threads to spare (GLOP
     # releases the GIL); with one thread it runs first, keeping runs reproducible.
+    start = _urgent_first(problem, start, seed, threads, deadline, 0.2 * budget)
+    stats["urgent_first_objective"] = problem.objective(start)
     lns_stats: dict[str, float] = {}
     # Building the LP costs Python time per pair; past this rate it could not
     # finish in the budget (a county), and the Lagrangian climb stands in.
@@ -222,6 +224,52 @@ def solve_problem(
         lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
     stats.update(lns_stats)
     return _finish(problem, [(best, False)], bound, source, stats)
+
+
+def _urgent_first(
+    problem: AssignmentProblem,
+    start: np.ndarray,
+    seed: int,
+    threads: int,
+    deadline: float,
+    seconds: float,
+) -> np.ndarray:
+    """Place the items far costlier to leave out (statutory cases) first, exactly.
+
+    The items whose skip cost is at least 100 times the median are searched
+    alone (LNS over all agents, from the greedy's placement of them); the
+    greedy then fills the rest around them. The result replaces ``start``
+    only if it is better overall.
+    """
+    from caseload.solvers.lns import improve, restrict
+
+    finite = problem.skip_cost[np.isfinite(problem.skip_cost)]
+    if finite.size == 0:
+        return start
+    urgent = ~np.isfinite(problem.skip_cost) | (
+        problem.skip_cost >= 100.0 * max(float(np.median(finite)), 1e-9)
+    )
+    if not urgent.any() or urgent.all():
+        return start
+    left_out = np.flatnonzero(urgent & (start == UNASSIGNED) & (np.diff(problem.item_start) > 0))
+    if left_out.size == 0:
+        return start
+    items = np.flatnonzero(urgent)
+    sub, hint = restrict(problem, items, np.where(urgent, start, UNASSIGNED))
+    # Without the other items in the way, search places nearly all of them fast.
+    found, _ = improve(
+        sub,
+        hint,
+        deadline=min(deadline, time.perf_counter() + seconds),
+        seed=seed,
+        threads=threads,
+    )
+    placed = np.full(problem.num_items, UNASSIGNED, dtype=np.int64)
+    placed[items] = found
+    candidate = greedy(problem, placed)
+    if problem.violations(candidate) or problem.objective(candidate) >= problem.objective(start):
+        return start
+    return candidate
 
 
 def _finish(

@@ -87,6 +87,7 @@ def sub_problem(
     max_free_unassigned: int,
     rng: np.random.Generator,
     taken: np.ndarray | None = None,
+    include: np.ndarray | None = None,
 ) -> tuple[AssignmentProblem, np.ndarray, np.ndarray, np.ndarray]:
     """The sub-problem over ``agents``: their items plus left-out items they could take.
 
@@ -107,6 +108,8 @@ def sub_problem(
         # Prefer the costliest left-out items, with a little noise for variety.
         score = p.skip_cost[out] * rng.uniform(0.9, 1.1, out.size)
         out = out[np.argsort(-score)[:max_free_unassigned]]
+    if include is not None:
+        out = np.union1d(out, include)
     items = np.sort(np.concatenate([held, out]))
 
     sel = _ranges(index.item_start[items], index.item_start[items + 1])
@@ -141,6 +144,31 @@ def sub_problem(
         current == UNASSIGNED, UNASSIGNED, np.searchsorted(agents, np.maximum(current, 0))
     )
     return sub, items, agents, hint
+
+
+def restrict(
+    p: AssignmentProblem, items: np.ndarray, assignment: np.ndarray
+) -> tuple[AssignmentProblem, np.ndarray]:
+    """The problem on a subset of items (sorted), all agents kept; and the hint.
+
+    Agents' limits are as in ``p``: the other items are simply absent.
+    """
+    sel = _ranges(p.item_start[items], p.item_start[items + 1])
+    sub = AssignmentProblem(
+        num_items=int(items.size),
+        num_agents=p.num_agents,
+        pair_item=np.searchsorted(items, p.pair_item[sel]).astype(np.int64),
+        pair_agent=p.pair_agent[sel],
+        pair_cost=p.pair_cost[sel],
+        pair_usage=p.pair_usage[:, sel],
+        limits=p.limits,
+        skip_cost=p.skip_cost[items],
+        peak_weight=p.peak_weight,
+        peak_capacity=p.peak_capacity,
+        resource_names=p.resource_names,
+        peak_floor=p.peak_floor,
+    )
+    return sub, assignment[items]
 
 
 def _related_agents(
@@ -218,12 +246,19 @@ def improve(
             taken = np.zeros(p.num_items, dtype=bool)
             jobs = []
             for _ in range(threads):
-                seed_agent = _seed_agent(p, best, index, options, busy, rng)
-                if seed_agent is None:
+                seeds, focus = _seed_agents(p, best, index, options, busy, k, rng)
+                if seeds.size == 0:
                     break
-                agents = _related_agents(p, seed_agent, k, index, rng, busy)
+                agents = seeds
+                if seeds.size < k:
+                    more = k - seeds.size + 1
+                    related = _related_agents(p, int(seeds[0]), more, index, rng, busy)
+                    agents = np.unique(np.concatenate([seeds, related]))
                 busy[agents] = True
-                sub, items, agents, hint = sub_problem(p, best, agents, index, 20 * k, rng, taken)
+                include = None if focus is None else np.array([focus])
+                sub, items, agents, hint = sub_problem(
+                    p, best, agents, index, 20 * k, rng, taken, include
+                )
                 taken[items] = True
                 jobs.append(
                     _Job(
@@ -277,22 +312,24 @@ def improve(
     return best, {"lns_steps": steps, "lns_improvements": improved, "lns_agents": k}
 
 
-def _seed_agent(
+def _seed_agents(
     p: AssignmentProblem,
     assignment: np.ndarray,
     index: _Index,
     options: np.ndarray,
     busy: np.ndarray,
+    k: int,
     rng: np.random.Generator,
-) -> int | None:
-    """An agent to build a neighbourhood around.
+) -> tuple[np.ndarray, int | None]:
+    """Agents to build a neighbourhood around, and the item it is for, if any.
 
-    Half the time, one able to take a costly left-out item (so statutory and
-    red cases get every chance); otherwise any free agent.
+    Half the time, the agents able to take a costly left-out item (up to
+    ``k`` of them), so a statutory or red case is offered to everyone who
+    could hold it at once; otherwise one free agent.
     """
     free = np.flatnonzero(~busy)
     if free.size == 0:
-        return None
+        return free, None
     left_out = np.flatnonzero((assignment == UNASSIGNED) & options)
     if left_out.size and rng.random() < 0.5:
         weights = p.skip_cost[left_out]
@@ -300,5 +337,5 @@ def _seed_agent(
         cand = p.pair_agent[index.item_start[item] : index.item_start[item + 1]]
         cand = cand[~busy[cand]]
         if cand.size:
-            return int(rng.choice(cand))
-    return int(rng.choice(free))
+            return np.sort(rng.choice(cand, size=min(k, cand.size), replace=False)), item
+    return np.array([int(rng.choice(free))]), None
