@@ -138,6 +138,9 @@ def solve_problem(
         return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
 
     if strategy == "cpsat" or not start_ok:
+        # A small problem's LP is quick, and its prices often bound better than
+        # CP-SAT manages in the time left.
+        priced = _priced_bound(problem, time.perf_counter() + 0.1 * budget)
         share = 1.0 if strategy == "cpsat" else 0.3
         seconds = max(0.05, share * (deadline - time.perf_counter()))
         out = solve_cpsat(
@@ -158,7 +161,10 @@ def solve_problem(
         if start_ok:
             found.append((start, False))
         if strategy == "cpsat" or not found:
-            return _finish(problem, found, out.bound, out.bound_source, stats, out.infeasible)
+            proved, source = out.bound, out.bound_source
+            if priced is not None and (proved is None or priced[0] > proved):
+                proved, source = priced
+            return _finish(problem, found, proved, source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
     # The LP runs beside the search when there are threads to spare (GLOP
@@ -224,6 +230,22 @@ def solve_problem(
         lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
     stats.update(lns_stats)
     return _finish(problem, [(best, False)], bound, source, stats)
+
+
+def _priced_bound(problem: AssignmentProblem, deadline: float) -> tuple[float, str] | None:
+    """The better of the LP bound and the whole-items knapsack bound at its prices."""
+    from caseload.solvers.knapsack import KnapsackLagrangian
+    from caseload.solvers.lagrangian import CapacityLagrangian
+    from caseload.solvers.lp import solve_lp
+
+    lp = solve_lp(problem, deadline=deadline)
+    if lp is None:
+        return None
+    bound = CapacityLagrangian(problem).consider(lp.mu, lp.nu), "lp"
+    whole, _ = KnapsackLagrangian(problem).evaluate(lp.lam, lp.nu, deadline=deadline + 1.0)
+    if whole > bound[0]:
+        bound = whole, "knapsack-lagrangian"
+    return bound if math.isfinite(bound[0]) else None
 
 
 def _urgent_first(

@@ -39,28 +39,33 @@ MAX_CELLS = 400_000
 
 
 def _undominated(
-    profit: np.ndarray, pts: np.ndarray, dn: np.ndarray, dc: np.ndarray, n_cap: int, c_cap: int
+    profit: np.ndarray, weight: np.ndarray, counts: np.ndarray, count_caps: np.ndarray
 ) -> np.ndarray:
     """Pairs that some optimal knapsack may need.
 
-    Among pairs using the same number of new cases and cases, a solution holds
-    at most ``K`` of them (what the case and new-case limits allow). A pair
-    with ``K`` others of its kind that are at least as profitable and no
-    heavier can always be swapped for one of them, so it is dropped.
+    Among pairs using the same amounts of every counted resource (cases, new
+    cases), a solution holds at most ``K`` of them (what those limits allow).
+    A pair with ``K`` others of its kind at least as profitable and no heavier
+    can always be swapped for one of them, so it is dropped.
     """
     keep = np.ones(profit.size, dtype=bool)
-    kinds = dn * (c_cap + 2) + dc
+    if counts.shape[0] == 0:
+        return keep
+    kinds = np.unique(counts, axis=1, return_inverse=True)[1].reshape(-1)
     for kind in np.unique(kinds).tolist():
         members = np.flatnonzero(kinds == kind)
-        n, c = int(dn[members[0]]), int(dc[members[0]])
-        limit = min(c_cap // c if c else members.size, n_cap // n if n else members.size)
+        use = counts[:, members[0]]
+        limit = min(
+            (int(c) // int(u) for u, c in zip(use, count_caps, strict=True) if u > 0),
+            default=members.size,
+        )
         if limit == 0:
             keep[members] = False  # none of this kind fits at all
             continue
         if members.size <= limit:
             continue
         # Lighter first, then more profitable: everyone before a pair is no heavier.
-        order = members[np.lexsort((-profit[members], pts[members]))]
+        order = members[np.lexsort((-profit[members], weight[members]))]
         best: list[float] = []  # the `limit` largest profits seen so far (a min-heap)
         for j in order.tolist():
             if len(best) >= limit and best[0] >= profit[j]:
@@ -92,7 +97,12 @@ class KnapsackLagrangian:
         self.best = -math.inf
 
     def _knapsack(self, a: int, reduced: np.ndarray) -> tuple[float, np.ndarray]:
-        """Best profit of agent ``a`` and the pairs taking it."""
+        """Best profit of agent ``a`` and the pairs taking it.
+
+        The table has one axis per limited resource: the first (points) on a
+        grid of ``1 / POINT_GRID``, the others (counts) in whole units, all
+        rounded down.
+        """
         p = self.p
         pairs = self.by_agent[self.agent_start[a] : self.agent_start[a + 1]]
         pairs = pairs[reduced[pairs] < 0]
@@ -104,45 +114,51 @@ class KnapsackLagrangian:
         total = use.sum(axis=1)
         if np.all(total <= limit * (1 + 1e-9) + 1e-9):
             return float(profit.sum()), pairs
-        # Dimensions: new cases, cases, points (rounded down on a grid).
-        n_cap = int(min(limit[2], total[2])) if math.isfinite(limit[2]) else int(total[2])
-        c_cap = int(min(limit[1], total[1])) if math.isfinite(limit[1]) else int(total[1])
+        counts = [
+            (np.floor(use[r] + 1e-9).astype(np.int64), int(min(limit[r], total[r])))
+            for r in range(1, use.shape[0])
+            if math.isfinite(limit[r]) and total[r] > limit[r]
+        ]
+        cells = math.prod(cap + 1 for _, cap in counts)
         grid = POINT_GRID
         while True:
             pts = np.floor(use[0] * grid + 1e-9).astype(np.int64)
             room = limit[0] * grid if math.isfinite(limit[0]) else math.inf
             q_cap = int(min(math.floor(room + 1e-9), pts.sum()))
-            if (n_cap + 1) * (c_cap + 1) * (q_cap + 1) <= MAX_CELLS or grid == 1:
+            if cells * (q_cap + 1) <= MAX_CELLS or grid == 1:
                 break
             grid = max(1, grid // 2)
-        dn = use[2].astype(np.int64)
-        dc = use[1].astype(np.int64)
-        keep = _undominated(profit, pts, dn, dc, n_cap, c_cap)
-        pairs, profit, pts, dn, dc = pairs[keep], profit[keep], pts[keep], dn[keep], dc[keep]
-        table = np.zeros((n_cap + 1, c_cap + 1, q_cap + 1))
+        dims = [*counts, (pts, q_cap)]
+        sizes = np.stack([d for d, _ in dims])  # [axis, pair]
+        caps = np.array([c for _, c in dims])
+        keep = _undominated(profit, sizes[-1], sizes[:-1], caps[:-1])
+        pairs, profit, sizes = pairs[keep], profit[keep], sizes[:, keep]
+        table = np.zeros(tuple(int(c) + 1 for c in caps))
         layers: list[np.ndarray | None] = []
         for k in range(pairs.size):
-            a_n, a_c, a_q = int(dn[k]), int(dc[k]), int(pts[k])
-            if a_n > n_cap or a_c > c_cap or a_q > q_cap:
+            need = sizes[:, k]
+            if np.any(need > caps):
                 layers.append(None)
                 continue
-            gain = table[: n_cap + 1 - a_n, : c_cap + 1 - a_c, : q_cap + 1 - a_q] + profit[k]
-            target = table[a_n:, a_c:, a_q:]
+            lower = tuple(slice(0, int(c) + 1 - int(n)) for c, n in zip(caps, need, strict=True))
+            upper = tuple(slice(int(n), None) for n in need)
+            gain = table[lower] + profit[k]
+            target = table[upper]
             better = gain > target
             layers.append(better)
             np.copyto(target, gain, where=better)
         # Walk back through the layers to recover the chosen pairs.
         chosen = []
-        n, c, q = n_cap, c_cap, q_cap
+        at = caps.copy()
         for k in range(pairs.size - 1, -1, -1):
             better = layers[k]
-            if better is None:
+            need = sizes[:, k]
+            if better is None or np.any(at < need):
                 continue
-            a_n, a_c, a_q = int(dn[k]), int(dc[k]), int(pts[k])
-            if n >= a_n and c >= a_c and q >= a_q and better[n - a_n, c - a_c, q - a_q]:
+            if better[tuple(int(x) for x in at - need)]:
                 chosen.append(pairs[k])
-                n, c, q = n - a_n, c - a_c, q - a_q
-        return float(table[n_cap, c_cap, q_cap]), np.array(chosen, dtype=np.int64)
+                at = at - need
+        return float(table[tuple(int(c) for c in caps)]), np.array(chosen, dtype=np.int64)
 
     def evaluate(
         self, lam: np.ndarray, nu: np.ndarray, deadline: float = math.inf
