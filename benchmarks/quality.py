@@ -124,7 +124,7 @@ def _fmt(v: Any, spec: str) -> str:
 def authorities(args: argparse.Namespace, workdir: Path) -> None:
     from caseload.generate import generate_authority
 
-    solvers = ["caseload", "greedy", "cpsat"]
+    solvers = list(args.solvers)
     if args.long:
         solvers.append("long")
     if args.highs:
@@ -198,6 +198,9 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["medium", "large"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument(
+        "--solvers", nargs="+", default=["caseload", "greedy", "cpsat"], help="of the above"
+    )
     parser.add_argument("--long", type=float, default=0.0, help="also run caseload this long")
     parser.add_argument("--highs", type=float, default=0.0, help="also run HiGHS this long")
     parser.add_argument("--gap", action="store_true", help="the OR-Library GAP table instead")

@@ -144,8 +144,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from caseload.check import check_result
 
     report = check_result(instance.to_dict(), result.to_dict())
+    teams = {w.base for w in instance.workers}
     print(
-        f"Built-in {args.size} authority '{instance.name}': {len(instance.localities)} localities, "
+        f"Built-in {args.size} authority '{instance.name}': {len(teams)} localities with teams "
+        f"and {len(instance.localities) - len(teams)} out-of-area placement areas, "
         f"{len(instance.workers)} workers, {len(instance.cases)} cases (generated in {built:.1f} s)"
     )
     print(result.summary({c.id: c.priority for c in instance.cases}))
