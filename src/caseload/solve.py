@@ -225,6 +225,8 @@ def solve_problem(
         threads=threads,
         progress=progress,
         bound=lambda: bound,
+        # One thread: a budget fixed by the time limit alone, so that runs repeat.
+        work=DETERMINISTIC_SHARE * 0.45 * budget if threads == 1 else None,
     )
     for key, value in more.items():
         lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
@@ -285,6 +287,7 @@ def _urgent_first(
         deadline=min(deadline, time.perf_counter() + seconds),
         seed=seed,
         threads=threads,
+        work=DETERMINISTIC_SHARE * seconds,
     )
     placed = np.full(problem.num_items, UNASSIGNED, dtype=np.int64)
     placed[items] = found

@@ -211,10 +211,14 @@ def improve(
     progress: Callable[[Progress], bool | None] | None = None,
     bound: Callable[[], float | None] = lambda: None,
     stop: Callable[[], bool] = lambda: False,
+    work: float | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
     ``stop`` is asked between steps and ends the search early when it says so.
+    ``work`` is the one-thread budget in CP-SAT's deterministic time; by
+    default it is derived from the time left, which varies a little from run
+    to run, so reproducible callers pass it.
 
     With ``threads`` > 1, that many disjoint sub-problems are solved at once,
     one CP-SAT thread each. With one thread the search is reproducible: each
@@ -232,7 +236,7 @@ def improve(
     threads = max(1, threads)
     deterministic = threads == 1
     # CP-SAT's deterministic time runs at about half of wall time on one thread.
-    work_left = DETERMINISTIC_SHARE * (deadline - began)
+    work_left = DETERMINISTIC_SHARE * (deadline - began) if work is None else work
     k = min(INITIAL_AGENTS, p.num_agents)
     steps = improved = 0
     options = np.diff(index.item_start) > 0
