@@ -180,7 +180,8 @@ def test_group_reason_is_for_the_whole_group(tiny):
 
 def test_missing_duplicate_and_unknown_cases(tiny):
     res = result_for(tiny, OPTIMUM)
-    res["assignments"] = res["assignments"][:2] + [
+    res["assignments"] = [
+        *res["assignments"][:2],
         {"case": "c1", "worker": "ana"},
         {"case": "ghost", "worker": "ana"},
         {"case": "c3", "worker": "nobody"},
