@@ -39,9 +39,9 @@ sys.path.insert(0, str(HERE))
 def _one(args: argparse.Namespace) -> None:
     """Child process: solve one instance with one solver, print a JSON row."""
     import numpy as np
-    from caseload.check import check_result
 
     import caseload as cl
+    from caseload.check import check_result
     from caseload.compile import compile_instance
     from caseload.solve import build_result, solve_problem
 
