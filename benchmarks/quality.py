@@ -38,8 +38,6 @@ sys.path.insert(0, str(HERE))
 
 def _one(args: argparse.Namespace) -> None:
     """Child process: solve one instance with one solver, print a JSON row."""
-    import numpy as np
-
     import caseload as cl
     from caseload.check import check_result
     from caseload.compile import compile_instance
@@ -89,7 +87,6 @@ def _one(args: argparse.Namespace) -> None:
         stats={k: v for k, v in result.statistics.items() if isinstance(v, (int, float, str))},
         peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
-    del np
     print(json.dumps(row))
 
 
