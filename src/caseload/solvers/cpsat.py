@@ -24,10 +24,12 @@ from caseload.solvers.base import Progress, SolverOutput
 _MAX_SCALE_EXP = 6
 
 
-def _scale_for(values: np.ndarray, *, max_abs: float = 2.0**50) -> tuple[int, bool]:
+def _scale_for(values: np.ndarray, *, max_abs: float = 2.0**50) -> tuple[float, bool]:
     """Smallest power of ten making ``values`` integral, and whether it is exact.
 
-    Falls back to the largest power that keeps magnitudes below ``max_abs``.
+    Falls back to the largest power that keeps magnitudes below ``max_abs`` —
+    below one for absurdly large data, which CP-SAT's 64-bit integers could
+    not hold otherwise (rounding then stays on the safe side, see ``_round``).
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -40,8 +42,8 @@ def _scale_for(values: np.ndarray, *, max_abs: float = 2.0**50) -> tuple[int, bo
             break
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
             return s, True
-    k = max(0, min(_MAX_SCALE_EXP, math.floor(math.log10(max_abs / max(biggest, 1.0)))))
-    return 10**k, False
+    k = min(_MAX_SCALE_EXP, math.floor(math.log10(max_abs / max(biggest, 1.0))))
+    return float(10.0**k), False
 
 
 def _round(values: np.ndarray, how: str) -> np.ndarray:
@@ -123,7 +125,9 @@ def solve_cpsat(
     rel = p.pair_cost - skip[p.pair_item]
     beta = p.peak_weight if np.any(p.peak_capacity > 0) else 0.0
 
-    scale, exact_cost = _scale_for(np.concatenate([rel, [beta]]))
+    scale, exact_cost = _scale_for(
+        np.concatenate([rel, [beta]]), max_abs=2.0**58 / max(1, p.num_items)
+    )
     if beta > 0:
         # The peak is rounded to one unit of the scaled objective, so a fine
         # scale keeps the proven gap of an optimal solve below 1e-8.
@@ -184,9 +188,15 @@ def solve_cpsat(
             sel = by_agent[agent_start[a] : agent_start[a + 1]]
             if sel.size == 0 or not np.any(use0[sel] > 0):
                 continue
+            if not 1.0 <= p.peak_capacity[a] * ps <= 2.0**50:
+                # Capacities beyond 64-bit arithmetic at this scale (absurd
+                # data): leaving the row out can only lower z, so the bound
+                # stays valid; the reported peak is recomputed exactly anyway.
+                continue
             cap = int(_round(np.array([p.peak_capacity[a] * ps]), "ceil")[0])
             lhs = _round(100.0 * units * use0[sel], "ceil")
-            most = min(int(lhs.sum()), int(100.0 * units * p.limits[0, a] * ps * (1 + 1e-9)) + 1)
+            cap_most = 100.0 * units * min(p.limits[0, a] * ps, 2.0**50) * (1 + 1e-9)
+            most = min(int(lhs.sum()), int(cap_most) + 1)
             top = max(top, -(-most // cap))
             slack = max(slack, 1 if exact_rows else sel.size + 1)
             peak_rows.append((sel, lhs, cap))
