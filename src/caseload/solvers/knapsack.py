@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from caseload.problem import AssignmentProblem
+from caseload.solvers.lagrangian import SkipForm
 
 #: Points are rounded down to multiples of 1 / POINT_GRID for the dynamic programme.
 POINT_GRID = 10
@@ -84,14 +85,9 @@ class KnapsackLagrangian:
     def __init__(self, problem: AssignmentProblem) -> None:
         p = problem
         self.p = p
-        self.must = ~np.isfinite(p.skip_cost)
-        skip = np.where(self.must, 0.0, p.skip_cost)
-        self.base_cost = p.pair_cost - skip[p.pair_item]
-        self.constant = float(skip.sum())
-        counted = p.peak_capacity > 0
-        self.beta = p.peak_weight if counted.any() else 0.0
-        inv = np.where(counted, 100.0 / np.where(counted, p.peak_capacity, 1.0), 0.0)
-        self.util = p.pair_usage[0] * inv[p.pair_agent]
+        form = SkipForm.of(p)
+        self.must, self.base_cost, self.constant = form.must, form.base_cost, form.constant
+        self.beta, self.util = form.beta, form.util
         self.by_agent = np.argsort(p.pair_agent, kind="stable")
         self.agent_start = np.searchsorted(p.pair_agent[self.by_agent], np.arange(p.num_agents + 1))
         self.best = -math.inf

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,22 +47,49 @@ def _project_capped(nu: np.ndarray, cap: float) -> np.ndarray:
     return np.maximum(nu - css[rho] / (rho + 1), 0.0)
 
 
+@dataclass(frozen=True, eq=False)
+class SkipForm:
+    """The objective rewritten around leaving items out, shared by the bounds.
+
+    ``sum_i s_i + sum_p (c_p - s_i) x_p + beta * peak``, where items that must be
+    assigned count ``s_i = 0``; ``util`` is a pair's share of its agent's
+    utilisation in percent, and ``beta`` is zero when no agent counts.
+    """
+
+    must: np.ndarray
+    base_cost: np.ndarray
+    constant: float
+    counted: np.ndarray
+    beta: float
+    util: np.ndarray
+
+    @classmethod
+    def of(cls, p: AssignmentProblem) -> SkipForm:
+        must = ~np.isfinite(p.skip_cost)
+        skip = np.where(must, 0.0, p.skip_cost)
+        counted = p.peak_capacity > 0
+        inv = np.where(counted, 100.0 / np.where(counted, p.peak_capacity, 1.0), 0.0)
+        return cls(
+            must=must,
+            base_cost=p.pair_cost - skip[p.pair_item],
+            constant=float(skip.sum()),
+            counted=counted,
+            beta=p.peak_weight if counted.any() else 0.0,
+            util=p.pair_usage[0] * inv[p.pair_agent],
+        )
+
+
 class CapacityLagrangian:
     """Evaluates :math:`L(\\mu, \\nu)` and improves the prices by subgradient ascent."""
 
     def __init__(self, problem: AssignmentProblem) -> None:
         p = problem
         self.p = p
-        self.must = ~np.isfinite(p.skip_cost)
-        skip = np.where(self.must, 0.0, p.skip_cost)
-        self.base_cost = p.pair_cost - skip[p.pair_item]
-        self.constant = float(skip.sum())
+        form = SkipForm.of(p)
+        self.must, self.base_cost, self.constant = form.must, form.base_cost, form.constant
+        self.counted, self.beta, self.util = form.counted, form.beta, form.util
         self.finite = np.isfinite(p.limits)
         self.limits = np.where(self.finite, p.limits, 0.0)
-        self.counted = p.peak_capacity > 0
-        self.beta = p.peak_weight if self.counted.any() else 0.0
-        inv = np.where(self.counted, 100.0 / np.where(self.counted, p.peak_capacity, 1.0), 0.0)
-        self.util = p.pair_usage[0] * inv[p.pair_agent]
         start = p.item_start
         self.has_pairs = np.diff(start) > 0
         self.starts = start[:-1][self.has_pairs]
