@@ -27,6 +27,8 @@ from caseload.solvers.cpsat import solve_cpsat
 DETERMINISTIC_SHARE = 0.4
 #: Agents freed per sub-problem at first; adapted to how fast CP-SAT proves them.
 INITIAL_AGENTS = 8
+#: Left-out items offered per freed agent in a sub-problem.
+FREE_PER_AGENT = 20
 #: Wall-clock seconds per sub-problem: many quick steps beat a few long ones.
 SUB_SECONDS = 0.1
 
@@ -263,7 +265,7 @@ def improve(
                 busy[agents] = True
                 include = None if focus is None else np.array([focus])
                 sub, items, agents, hint = sub_problem(
-                    p, best, agents, index, 20 * k, rng, taken, include
+                    p, best, agents, index, FREE_PER_AGENT * k, rng, taken, include
                 )
                 taken[items] = True
                 jobs.append(
