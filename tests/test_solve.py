@@ -233,3 +233,30 @@ def test_every_bound_is_below_the_brute_force_optimum(seed: int) -> None:
     assert out.assignment is not None and not p.violations(out.assignment)
     assert out.bound is not None and out.bound <= best + tol
     assert p.objective(out.assignment) >= best - tol
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swaps_never_worsen_and_stay_feasible(seed: int) -> None:
+    from caseload.solvers.greedy import greedy
+    from caseload.solvers.swap import swap_improve
+
+    p = compile_instance(random_tiny(seed)).problem
+    start = greedy(p)
+    after = swap_improve(p, start, time.perf_counter() + 5)
+    assert not p.violations(after)
+    assert p.objective(after) <= p.objective(start)
+    assert np.all(after[~np.isfinite(p.skip_cost)] != -1)
+
+
+def test_summary_html_and_progress(tiny):
+    from caseload.generate import generate_authority
+
+    seen = []
+    inst = Instance.from_dict(generate_authority("small", 0))
+    res = solve(inst, time_limit=3, threads=2, progress=lambda point: seen.append(point) and None)
+    text = str(res)
+    assert "Allocated:" in text and "Unallocated:" in text and "gap" in text
+    html = res._repr_html_()
+    assert html.startswith("<div>") and "Peak utilisation" in html and "<script" not in html
+    assert seen, "progress is reported"
+    assert all(b.objective <= a.objective for a, b in zip(seen, seen[1:], strict=False))
