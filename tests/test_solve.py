@@ -259,4 +259,4 @@ def test_summary_html_and_progress(tiny):
     html = res._repr_html_()
     assert html.startswith("<div>") and "Peak utilisation" in html and "<script" not in html
     assert seen, "progress is reported"
-    assert all(b.objective <= a.objective for a, b in zip(seen, seen[1:], strict=False))
+    assert all(b.objective <= a.objective for a, b in itertools.pairwise(seen))
