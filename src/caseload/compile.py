@@ -61,16 +61,6 @@ class Compiled:
             for c, a in zip(self.instance.cases, agent.tolist(), strict=True)
         }
 
-    def item_assignment(self, cases: dict[str, str | None]) -> np.ndarray:
-        """Agent per item from case id -> worker id (first member decides)."""
-        widx = {w.id: j for j, w in enumerate(self.instance.workers)}
-        out = np.full(self.problem.num_items, UNASSIGNED, dtype=np.int64)
-        for c, item in zip(self.instance.cases, self.item_of_case.tolist(), strict=True):
-            worker = cases.get(c.id)
-            if worker is not None:
-                out[item] = widx[worker]
-        return out
-
 
 def compile_instance(instance: Instance) -> Compiled:
     """Build the core problem of ``instance``."""

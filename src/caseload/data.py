@@ -240,7 +240,7 @@ def _record(obj: Any) -> dict[str, Any]:
     return out
 
 
-def _reject_constant(name: str) -> float:
+def _keep_constant(name: str) -> float:
     # NaN and Infinity are not JSON; keep them as floats so validation can name
     # the field instead of failing the whole parse.
     return float(name)
@@ -271,7 +271,7 @@ def loads(text: str | bytes) -> Any:
     Repeated keys are reported by validation with the record that holds them.
     Raises :class:`json.JSONDecodeError` (a :class:`ValueError`) on bad JSON.
     """
-    return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+    return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_keep_constant)
 
 
 def read_instance(path: str | os.PathLike[str]) -> Instance:
