@@ -202,3 +202,14 @@ def test_empty_lists_rules(tiny):
     tiny["localities"] = []
     found = problems_of(tiny)
     assert "localities: must have at least one record" in found
+
+
+def test_instances_beyond_the_limits_are_refused(tiny):
+    from caseload.validation import MAX_CASE_WORKER_CELLS
+
+    n_workers = 1000
+    tiny["workers"] = [{"id": f"w{k}", "base": "north", "capacity": 85} for k in range(n_workers)]
+    n_cases = MAX_CASE_WORKER_CELLS // n_workers + 1
+    tiny["cases"] = [{"id": "c", "type": "cin_plan", "location": "north"}] * n_cases
+    found = problems_of(tiny)
+    assert len(found) == 1 and found[0].startswith("instance: too large")

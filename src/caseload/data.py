@@ -28,6 +28,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 
 TERMS: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)
 
+#: Largest instance file read (a county is about 6 MB).
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
 Extras = Mapping[str, Any]
 
 
@@ -286,6 +289,11 @@ def read_instance(path: str | os.PathLike[str]) -> Instance:
     """
     from caseload.errors import InvalidInstanceError, Problem
 
+    size = Path(path).stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InvalidInstanceError(
+            [Problem("instance", f"file too large: {size:,} bytes, limit {MAX_FILE_BYTES:,}")]
+        )
     raw = Path(path).read_bytes()
     try:
         data = loads(raw)

@@ -30,6 +30,13 @@ _TOP_OPTIONAL = ("name", "travel", "weights")
 
 _MISSING = object()
 
+#: Largest instance accepted: cases x workers, the size of the eligibility
+#: matrices built in memory (50 million is about 2 GiB at peak; a county of
+#: 15,000 cases and 1,000 workers is 15 million). See SECURITY.md.
+MAX_CASE_WORKER_CELLS = 50_000_000
+#: Most localities accepted (travel times are an all-pairs matrix).
+MAX_LOCALITIES = 2_000
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -207,6 +214,9 @@ def parse_instance(data: Any) -> Instance:
         raise InvalidInstanceError(
             [Problem("instance", f"must be a JSON object, got {_kind(data)}")]
         )
+    too_big = _size_problem(data)
+    if too_big is not None:
+        raise InvalidInstanceError([too_big])
     top = _Reader(problems, "instance", data, _TOP_REQUIRED + _TOP_OPTIONAL)
     for key in _TOP_REQUIRED:
         top.get(key, True)
@@ -356,6 +366,28 @@ def parse_instance(data: Any) -> Instance:
     if problems:
         raise InvalidInstanceError(problems)
     return instance
+
+
+def _size_problem(data: dict[str, Any]) -> Problem | None:
+    """A refusal for an instance beyond the documented limits, before any work."""
+
+    def count(key: str) -> int:
+        value = data.get(key)
+        return len(value) if isinstance(value, list) else 0
+
+    cells = count("cases") * max(1, count("workers"))
+    if cells > MAX_CASE_WORKER_CELLS:
+        return Problem(
+            "instance",
+            f"too large: {count('cases'):,} cases x {count('workers'):,} workers = {cells:,} "
+            f"exceeds the limit of {MAX_CASE_WORKER_CELLS:,} (split it, e.g. by locality)",
+        )
+    if count("localities") > MAX_LOCALITIES:
+        return Problem(
+            "localities",
+            f"too many: {count('localities'):,} exceeds the limit of {MAX_LOCALITIES:,}",
+        )
+    return None
 
 
 def _raw_ids(data: dict[str, Any], key: str) -> set[str] | None:
