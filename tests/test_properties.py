@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
-from caseload.check import check_result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from caseload import Instance, Worker, solve
+from caseload.check import check_result
 from caseload.result import evaluate
-from strategies import instances
+from strategies import instance_dicts, instances
 
 SETTINGS = settings(
     max_examples=60,
@@ -62,3 +63,44 @@ def test_adding_a_worker_never_worsens_a_proven_optimum(
         # The peak term is an exception only if the newcomer's capacity counts in
         # the max with nothing on it (0%), which cannot raise a max.
         assert after.objective["total"] <= before.objective["total"] * (1 + 1e-7) + 1e-7
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(instance_dicts(), st.data())
+def test_any_mutation_is_valid_or_refused_cleanly(data: dict, draw: st.DataObject) -> None:
+    from caseload import InvalidInstanceError
+
+    # Walk to a random object in the instance and break one of its keys.
+    target: Any = data
+    for _ in range(draw.draw(st.integers(0, 2))):
+        children = [
+            v
+            for v in (target.values() if isinstance(target, dict) else target)
+            if isinstance(v, (dict, list)) and v
+        ]
+        if not children:
+            break
+        target = draw.draw(st.sampled_from(children))
+    if isinstance(target, list):
+        target.append(draw.draw(JUNK))
+    elif target:
+        key = draw.draw(st.sampled_from(sorted(target)))
+        if draw.draw(st.booleans()):
+            del target[key]
+        else:
+            target[key] = draw.draw(JUNK)
+    try:
+        Instance.from_dict(data)
+    except InvalidInstanceError as exc:
+        assert exc.problems and all(str(p) for p in exc.problems)
