@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -15,8 +16,11 @@ from caseload.check import check_result
 from caseload.result import evaluate
 from strategies import instance_dicts, instances
 
+#: CASELOAD_HYPOTHESIS_SCALE=20 runs the long profile (thousands of examples).
+SCALE = int(os.environ.get("CASELOAD_HYPOTHESIS_SCALE", "1"))
+
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=200 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
@@ -76,7 +80,7 @@ JUNK = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=500 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(instance_dicts(), st.data())
 def test_any_mutation_is_valid_or_refused_cleanly(data: dict, draw: st.DataObject) -> None:
     from caseload import InvalidInstanceError
