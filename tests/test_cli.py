@@ -111,3 +111,20 @@ def test_time_limit_is_respected(tmp_path: Path) -> None:
     # are outside it, so allow them on top of the spec's 2 seconds.
     assert elapsed < 3 + 2 + 2
     assert run("check", str(inst), str(out)).returncode == 0
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("CASELOAD_LONG"), reason="long profile: CASELOAD_LONG=1"
+)
+@pytest.mark.parametrize(("size", "limit"), [("large", 10), ("county", 30)])
+def test_time_limit_on_every_size(tmp_path: Path, size: str, limit: int) -> None:
+    inst = tmp_path / "i.json"
+    assert main(["generate", "--size", size, "--seed", "0", "-o", str(inst)]) == 0
+    out = tmp_path / "r.json"
+    started = time.perf_counter()
+    proc = run("solve", str(inst), "-o", str(out), "--time-limit", str(limit))
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    # Interpreter start-up and reading the file come on top of the limit's 2 seconds.
+    assert elapsed < limit + 2 + 3, elapsed
+    assert run("check", str(inst), str(out)).returncode == 0
