@@ -113,7 +113,7 @@ def test_any_mutation_is_valid_or_refused_cleanly(data: dict, draw: st.DataObjec
 @SETTINGS
 @given(instances())
 def test_pinned_closure_is_always_a_valid_allocation(inst: Instance) -> None:
-    from caseload.check import _World, check_result, recompute_objective
+    from test_check import result_for
 
     # The closure: each pinned case and its whole sibling group on the pinned worker.
     worker_of_group = {c.group: c.current_worker for c in inst.cases if c.pinned and c.group}
@@ -122,34 +122,6 @@ def test_pinned_closure_is_always_a_valid_allocation(inst: Instance) -> None:
         for c in inst.cases
     }
     data = inst.to_dict()
-    world = _World(data)
-    rows = []
-    for w in inst.workers:
-        mine = [c for c in data["cases"] if closure[c["id"]] == w.id]
-        pts = sum(world.points(c) for c in mine)
-        rows.append(
-            {
-                "worker": w.id,
-                "cases": len(mine),
-                "points": pts,
-                "capacity": w.capacity,
-                "utilisation": pts / w.capacity if w.capacity else None,
-            }
-        )
-    result = {
-        "format": "caseload-result/1",
-        "status": "feasible",
-        "objective": recompute_objective(data, closure),
-        "bound": None,
-        "gap": None,
-        "assignments": [{"case": c, "worker": w} for c, w in closure.items() if w],
-        "unallocated": [],  # reasons are not the point here: only hard constraints
-        "workers": rows,
-    }
-    result["unallocated"] = [
-        {"case": c, "reason": check_result(data, result).reasons.get(c, "trade_off")}
-        for c, w in closure.items()
-        if w is None
-    ]
+    result = result_for(data, closure)
     report = check_result(data, result)
     assert report.ok, report.violations
