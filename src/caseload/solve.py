@@ -112,11 +112,7 @@ def solve_problem(
     returned bound is valid and at most the returned objective.
     """
     from caseload.solvers.cpsat import solve_cpsat
-    from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
-    from caseload.solvers.lns import improve
-    from caseload.solvers.lp import solve_lp
-    from caseload.solvers.swap import swap_improve
 
     started = time.perf_counter()
     deadline = started + time_limit - _RESERVE
@@ -168,11 +164,31 @@ def solve_problem(
             return _finish(problem, found, proved, source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
-    # The LP runs beside the search when there are threads to spare (GLOP
-    # releases the GIL); with one thread it runs first, keeping runs reproducible.
+    return _by_search(problem, start, stats, seed, threads, deadline, budget, progress)
+
+
+def _by_search(
+    problem: AssignmentProblem,
+    start: np.ndarray,
+    stats: dict[str, object],
+    seed: int,
+    threads: int,
+    deadline: float,
+    budget: float,
+    progress: Callable[[Progress], bool | None] | None,
+) -> SolverOutput:
+    """Statutory first, the LP and its bounds, then large-neighbourhood search."""
+    from caseload.solvers.knapsack import KnapsackLagrangian
+    from caseload.solvers.lagrangian import CapacityLagrangian
+    from caseload.solvers.lns import improve
+    from caseload.solvers.lp import solve_lp
+    from caseload.solvers.swap import swap_improve
+
     start = _urgent_first(problem, start, seed, threads, deadline, 0.2 * budget)
     stats["urgent_first_objective"] = problem.objective(start)
     lns_stats: dict[str, float] = {}
+    # The LP runs beside the search when there are threads to spare (GLOP
+    # releases the GIL); with one thread it runs first, keeping runs reproducible.
     # Building the LP costs Python time per pair; past this rate it could not
     # finish in the budget (a county), and the Lagrangian climb stands in.
     use_lp = problem.num_pairs * LP_SECONDS_PER_PAIR < 0.5 * budget
