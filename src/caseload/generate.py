@@ -378,3 +378,34 @@ def _points(case: dict[str, Any]) -> float:
     if "points" in case:
         return float(case["points"])
     return float(_TYPES[case["type"]][0])
+
+
+def new_referrals(instance: dict[str, Any], count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``count`` new referrals for a generated authority, as case records.
+
+    They follow the authority's case mix (types, priorities, sibling groups,
+    skills) and have no current worker; ids are ``r<seed>-000001``… and group
+    ids ``rfam<seed>-00001``…, so they never clash with existing ones.
+
+    Parameters
+    ----------
+    instance
+        A ``caseload-instance/1`` dict made by :func:`generate_authority`.
+    count
+        How many cases (sibling groups count one per child).
+    seed
+        The same seed gives the same referrals.
+    """
+    size = instance.get("x_generator", {}).get("size", "medium")
+    spec = _SPECS.get(size, _SPECS["medium"])
+    out_ids = [x["id"] for x in instance["localities"] if x["id"].startswith("out_of_area")]
+    locs = tuple(x["id"] for x in instance["localities"] if x["id"] not in out_ids)
+    rng = np.random.default_rng([seed, 7919])
+    fresh = _cases(
+        _Size(locs, spec.workers, count, spec.reach), list(locs), out_ids or list(locs), rng
+    )
+    for c in fresh:
+        c["id"] = f"r{seed}-{c['id'][1:]}"
+        if "group" in c:
+            c["group"] = f"rfam{seed}-{c['group'][3:]}"
+    return fresh

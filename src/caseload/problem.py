@@ -28,6 +28,35 @@ UNASSIGNED = -1
 
 
 @dataclass(frozen=True, eq=False)
+class SideLimit:
+    r"""One global linear limit across all items: a budget such as moves.
+
+    .. math::
+
+        \sum_p a_p x_p + \sum_i b_i \Bigl(1 - \sum_{p \ni i} x_p\Bigr) \le L
+
+    Attributes
+    ----------
+    pair_coef
+        ``float64[P]``: :math:`a_p`, used when pair ``p`` is chosen.
+    skip_coef
+        ``float64[I]``: :math:`b_i`, used when item ``i`` is left out.
+    limit
+        :math:`L`.
+    """
+
+    pair_coef: np.ndarray
+    skip_coef: np.ndarray
+    limit: float
+
+    def value(self, problem: AssignmentProblem, assignment: np.ndarray) -> float:
+        """The left-hand side for an assignment."""
+        pairs = problem.pairs_of(assignment)
+        skipped = assignment == UNASSIGNED
+        return float(self.pair_coef[pairs].sum() + self.skip_coef[skipped].sum())
+
+
+@dataclass(frozen=True, eq=False)
 class AssignmentProblem:
     """Arrays of the core problem; pairs are sorted by item, then agent.
 

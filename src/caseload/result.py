@@ -30,6 +30,48 @@ class Unallocated:
 
 
 @dataclass(frozen=True, slots=True)
+class Move:
+    """A case whose current worker does not keep it in an allocation.
+
+    Attributes
+    ----------
+    case
+        The case id.
+    from_worker
+        Its current worker (possibly someone no longer in the instance).
+    to_worker
+        Its worker in the allocation, or ``None`` if it is left unallocated.
+    forced
+        ``True`` when the case had to move: its current worker has left, or is
+        no longer eligible for it (or for its whole sibling group).
+    """
+
+    case: str
+    from_worker: str
+    to_worker: str | None
+    forced: bool
+
+
+def moves_of(compiled: Compiled, assignment: dict[str, str | None]) -> list[Move]:
+    """Every case not kept by its current worker, in instance order."""
+    inst = compiled.instance
+    index = {w.id: j for j, w in enumerate(inst.workers)}
+    # A worker can keep a group only if eligible for all of it.
+    group_ok = np.ones((int(compiled.item_of_case.max(initial=-1)) + 1, len(index)), dtype=bool)
+    if len(inst.cases):
+        np.logical_and.at(group_ok, compiled.item_of_case, compiled.eligible)
+    out = []
+    for i, case in enumerate(inst.cases):
+        now = case.current_worker
+        if now is None or assignment.get(case.id) == now:
+            continue
+        j = index.get(now)
+        forced = j is None or not group_ok[compiled.item_of_case[i], j]
+        out.append(Move(case.id, now, assignment.get(case.id), bool(forced)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerRow:
     """One worker's caseload in an allocation."""
 
@@ -210,6 +252,8 @@ class Result:
         One :class:`WorkerRow` per worker, in instance order.
     runtime_seconds
         Wall-clock time of the solve.
+    moves
+        Every case not kept by its current worker (see :class:`Move`).
     statistics
         Solver details (strategy, statuses, sizes).
     """
@@ -225,6 +269,7 @@ class Result:
     workers: list[WorkerRow]
     runtime_seconds: float
     statistics: dict[str, Any] = field(default_factory=dict)
+    moves: tuple[Move, ...] = ()
 
     @property
     def gap(self) -> float | None:
@@ -267,6 +312,10 @@ class Result:
             ],
             "runtime_seconds": round(self.runtime_seconds, 3),
             "bound_source": self.bound_source,
+            "moves": [
+                {"case": m.case, "from": m.from_worker, "to": m.to_worker, "forced": m.forced}
+                for m in self.moves
+            ],
             "weights": dict(self.weights),
             "statistics": self.statistics,
         }

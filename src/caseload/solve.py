@@ -13,7 +13,7 @@ import numpy as np
 from caseload.compile import Compiled, compile_instance
 from caseload.data import Instance
 from caseload.problem import UNASSIGNED, AssignmentProblem
-from caseload.result import Result, evaluate, unallocated_reasons, worker_rows
+from caseload.result import Result, evaluate, moves_of, unallocated_reasons, worker_rows
 from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.greedy import greedy
 
@@ -31,6 +31,8 @@ def solve(
     threads: int = 2,
     progress: Callable[[Progress], bool | None] | None = None,
     log: bool = False,
+    max_moves: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Result:
     """Allocate the cases of ``instance`` to its workers.
 
@@ -49,6 +51,16 @@ def solve(
         ``True`` to stop early.
     log
         Print the solver's search log.
+    max_moves
+        Daily, incremental use: keep every case with its ``current_worker``
+        except at most this many (beyond those that must move because their
+        worker has left or is no longer eligible), and place the cases that
+        have no current worker. Much faster than a full solve (well under a
+        second on a city authority), but the result carries no bound over
+        all allocations: it is the best found within the moves allowed.
+    stop
+        Polled while solving; return ``True`` to cancel. The best allocation
+        found so far is returned (never a partial one).
 
     Returns
     -------
@@ -66,16 +78,54 @@ def solve(
         problem.num_pairs,
         time.perf_counter() - started,
     )
-    output = solve_problem(
-        problem,
-        time_limit=time_limit - (time.perf_counter() - started),
-        seed=seed,
-        threads=threads,
-        progress=progress,
-        log=log,
-    )
+    if max_moves is not None:
+        output = _incremental(compiled, max_moves, started + time_limit, seed, threads, stop)
+    else:
+        output = solve_problem(
+            problem,
+            time_limit=time_limit - (time.perf_counter() - started),
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            log=log,
+            stop=stop,
+        )
     assert output.assignment is not None  # a valid instance always has one
     return build_result(compiled, output, time.perf_counter() - started)
+
+
+def _incremental(
+    compiled: Compiled,
+    max_moves: int,
+    deadline: float,
+    seed: int,
+    threads: int,
+    stop: Callable[[], bool] | None,
+) -> SolverOutput:
+    """Re-optimise around the current workers (see :mod:`caseload.solvers.incremental`)."""
+    from caseload.solvers.incremental import Moves, reoptimise
+
+    if max_moves < 0:
+        raise ValueError("max_moves must be at least 0")
+    p = compiled.problem
+    index = {w.id: j for j, w in enumerate(compiled.instance.workers)}
+    has_current = np.array(
+        [c.current_worker in index for c in compiled.instance.cases], dtype=float
+    )
+    held = np.bincount(compiled.item_of_case, weights=has_current, minlength=p.num_items)
+    kept = p.pair_usage[1] - p.pair_usage[2]  # members already with the pair's worker
+    moves = Moves(pair=held[p.pair_item] - kept, skip=held)
+    return reoptimise(
+        p,
+        moves,
+        max_moves=max_moves,
+        # Explaining a result takes a few hundredths of a second on a city
+        # authority; the full reserve would halve a one-second budget.
+        deadline=deadline - 0.3 * _RESERVE,
+        seed=seed,
+        threads=threads,
+        stop=stop,
+    )
 
 
 #: Deterministic-time budget per wall-clock second on one thread, set low enough
@@ -100,6 +150,7 @@ def solve_problem(
     progress: Callable[[Progress], bool | None] | None = None,
     log: bool = False,
     strategy: str = "auto",
+    stop: Callable[[], bool] | None = None,
 ) -> SolverOutput:
     """Solve the core problem within ``time_limit`` seconds.
 
@@ -151,6 +202,7 @@ def solve_problem(
             # One thread is reproducible only under a deterministic limit; CP-SAT's
             # deterministic time runs at about half of wall time here.
             work_limit=DETERMINISTIC_SHARE * seconds if threads == 1 else None,
+            stop=stop,
         )
         # Deterministic time wobbles in its last digits from run to run.
         stats.update({k: v for k, v in out.statistics.items() if k != "deterministic_time"})
@@ -164,7 +216,7 @@ def solve_problem(
             return _finish(problem, found, proved, source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
-    return _by_search(problem, start, stats, seed, threads, deadline, budget, progress)
+    return _by_search(problem, start, stats, seed, threads, deadline, budget, progress, stop)
 
 
 def _by_search(
@@ -176,6 +228,7 @@ def _by_search(
     deadline: float,
     budget: float,
     progress: Callable[[Progress], bool | None] | None,
+    stop: Callable[[], bool] | None = None,
 ) -> SolverOutput:
     """Statutory first, the LP and its bounds, then large-neighbourhood search."""
     from caseload.solvers.knapsack import KnapsackLagrangian
@@ -184,7 +237,8 @@ def _by_search(
     from caseload.solvers.lp import solve_lp
     from caseload.solvers.swap import swap_improve
 
-    start = _urgent_first(problem, start, seed, threads, deadline, 0.2 * budget)
+    cancelled = stop if stop is not None else (lambda: False)
+    start = _urgent_first(problem, start, seed, threads, deadline, 0.2 * budget, cancelled)
     stats["urgent_first_objective"] = problem.objective(start)
     lns_stats: dict[str, float] = {}
     # The LP runs beside the search when there are threads to spare (GLOP
@@ -197,7 +251,7 @@ def _by_search(
     elif threads >= 2:
         with ThreadPoolExecutor(max_workers=1) as pool:
             lp_deadline = time.perf_counter() + 0.75 * (deadline - time.perf_counter())
-            pending = pool.submit(solve_lp, problem, deadline=lp_deadline)
+            pending = pool.submit(solve_lp, problem, deadline=lp_deadline, stop=cancelled)
             start, lns_stats = improve(
                 problem,
                 start,
@@ -205,12 +259,14 @@ def _by_search(
                 seed=seed,
                 threads=threads - 1,
                 progress=progress,
-                stop=pending.done,
+                stop=lambda: pending.done() or cancelled(),
             )
             lp = pending.result()
     else:
         lp = solve_lp(
-            problem, deadline=time.perf_counter() + 0.4 * (deadline - time.perf_counter())
+            problem,
+            deadline=time.perf_counter() + 0.4 * (deadline - time.perf_counter()),
+            stop=cancelled,
         )
 
     bound, source = -math.inf, "lagrangian"
@@ -224,13 +280,15 @@ def _by_search(
         if better and not problem.violations(rounded):
             start = rounded
         knap = KnapsackLagrangian(problem)
-        whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter() + 0.15 * budget)
+        seconds = 0.0 if cancelled() else 0.15 * budget
+        whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter() + seconds)
         stats["knapsack_bound"] = whole if math.isfinite(whole) else None
         if whole > bound:
             bound, source = whole, "knapsack-lagrangian"
     if lp is None or not lp.optimal:
         # Prices from an unfinished LP are valid but may be poor: climb from them.
-        ascended = lag.ascend(problem.objective(start), seconds=0.1 * budget)
+        seconds = 0.0 if cancelled() else 0.1 * budget
+        ascended = lag.ascend(problem.objective(start), seconds=seconds)
         if ascended > bound:
             bound, source = ascended, "lagrangian"
     stats["start_objective"] = problem.objective(start)
@@ -244,6 +302,7 @@ def _by_search(
         bound=lambda: bound,
         # One thread: a budget fixed by the time limit alone, so that runs repeat.
         work=DETERMINISTIC_SHARE * 0.45 * budget if threads == 1 else None,
+        stop=cancelled,
     )
     for key, value in more.items():
         lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
@@ -279,6 +338,7 @@ def _urgent_first(
     threads: int,
     deadline: float,
     seconds: float,
+    stop: Callable[[], bool],
 ) -> np.ndarray:
     """Place the items far costlier to leave out (statutory cases) first, exactly.
 
@@ -310,6 +370,7 @@ def _urgent_first(
         seed=seed,
         threads=threads,
         work=DETERMINISTIC_SHARE * seconds,
+        stop=stop,
     )
     placed = np.full(problem.num_items, UNASSIGNED, dtype=np.int64)
     placed[items] = found
@@ -357,6 +418,7 @@ def build_result(compiled: Compiled, output: SolverOutput, runtime: float) -> Re
         if gap <= 1e-6:
             status = "optimal"
     reasons = unallocated_reasons(compiled, allocation)
+    moves = moves_of(compiled, allocation)
     return Result(
         instance_name=instance.name,
         status=status,
@@ -372,5 +434,8 @@ def build_result(compiled: Compiled, output: SolverOutput, runtime: float) -> Re
             "items": compiled.problem.num_items,
             "pairs": compiled.problem.num_pairs,
             **output.statistics,
+            "moves": len(moves),
+            "moves_forced": sum(m.forced for m in moves),
         },
+        moves=tuple(moves),
     )

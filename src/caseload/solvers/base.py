@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,3 +34,22 @@ class SolverOutput:
     proved_optimal: bool = False
     infeasible: bool = False
     statistics: dict[str, Any] = field(default_factory=dict)
+
+
+def watch(stop: Callable[[], bool], halt: Callable[[], object]) -> threading.Event:
+    """Poll ``stop`` every 50 ms beside a solve and call ``halt`` when it says so.
+
+    Solvers call back only on events (a new solution), which may be seconds
+    apart; a caller cancelling a solve should not wait for the next one. Set
+    the returned event to end the watch.
+    """
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.05):
+            if stop():
+                halt()
+                return
+
+    threading.Thread(target=poll, daemon=True, name="caseload-stop").start()
+    return done

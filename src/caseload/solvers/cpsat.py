@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from ortools.sat.python import cp_model
 
-from caseload.problem import UNASSIGNED, AssignmentProblem
-from caseload.solvers.base import Progress, SolverOutput
+from caseload.problem import UNASSIGNED, AssignmentProblem, SideLimit
+from caseload.solvers.base import Progress, SolverOutput, watch
 
 _MAX_SCALE_EXP = 6
 
@@ -86,6 +86,8 @@ def solve_cpsat(
     log: bool = False,
     work_limit: float | None = None,
     reference: float | None = None,
+    side: SideLimit | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SolverOutput:
     """Solve the core problem with CP-SAT.
 
@@ -110,6 +112,12 @@ def solve_cpsat(
     reference
         The expected size of the objective, to choose the scale of the peak
         term (by default the hint's objective).
+    side
+        An extra global limit (a budget of moves, say); coefficients are
+        rounded up and the limit down, so any solution truly respects it.
+    stop
+        Polled every 50 ms from a watcher thread; ``True`` ends the search
+        with the best solution so far.
 
     Returns
     -------
@@ -172,7 +180,12 @@ def solve_cpsat(
                 <= int(_round(np.array([limit * rs]), "floor")[0])
             )
 
-    terms = cp_model.LinearExpr.weighted_sum(x, coef.tolist())
+    if side is not None:
+        skip_side = np.where(must, 0.0, side.skip_coef)
+        lhs = _round(side.pair_coef - skip_side[p.pair_item], "ceil")
+        rhs = side.limit - float(skip_side.sum())
+        model.add(cp_model.LinearExpr.weighted_sum(x, lhs.tolist()) <= math.floor(rhs + 1e-9))
+
     z = None
     peak_rows: list[tuple[np.ndarray, np.ndarray, int]] = []
     slack = 0  # units by which z may over-state the peak
@@ -206,17 +219,24 @@ def solve_cpsat(
             model.add(
                 cp_model.LinearExpr.weighted_sum([x[k] for k in sel], lhs.tolist()) <= cap * z
             )
-        terms = terms + z
-    model.minimize(terms)
+    # The objective and hints go straight into the model's proto: through the
+    # expression API they cost a Python call per pair, which dominates
+    # building a model that solves in a fraction of a second.
+    index = [v.index for v in x]
+    objective = model.proto.objective
+    objective.vars.extend(index + ([z.index] if z is not None else []))
+    objective.coeffs.extend(coef.tolist() + ([1] if z is not None else []))
 
     if hint is not None:
         chosen = np.zeros(n_pairs, dtype=bool)
         chosen[p.pairs_of(hint)] = True
-        for var, value in zip(x, chosen.tolist(), strict=True):
-            model.add_hint(var, value)
+        hints = model.proto.solution_hint
+        hints.vars.extend(index)
+        hints.values.extend(chosen.astype(np.int64).tolist())
         if z is not None:
             need = [-(-int(lhs[chosen[sel]].sum()) // cap) for sel, lhs, cap in peak_rows]
-            model.add_hint(z, max([floor, *need]))
+            hints.vars.append(z.index)
+            hints.values.append(max([floor, *need]))
 
     def to_true(value: float) -> float:
         return offset + value / scale
@@ -229,7 +249,12 @@ def solve_cpsat(
     if work_limit is not None:
         solver.parameters.max_deterministic_time = max(0.001, work_limit)
     callback = _Progress(progress, to_true) if progress is not None else None
-    status = solver.solve(model, callback)
+    watcher = watch(stop, solver.stop_search) if stop is not None else None
+    try:
+        status = solver.solve(model, callback)
+    finally:
+        if watcher is not None:
+            watcher.set()
 
     assignment = None
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -258,6 +283,8 @@ def solve_cpsat(
                     if work_limit is None
                     else work_limit - solver.deterministic_time,
                     reference=max(abs(value), 1e-9),
+                    side=side,
+                    stop=stop,
                 )
                 if again.assignment is not None and again.bound is not None:
                     return again

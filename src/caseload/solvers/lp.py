@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from ortools.linear_solver.python import model_builder_helper as mbh
 
 from caseload.problem import UNASSIGNED, AssignmentProblem
+from caseload.solvers.base import watch
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,11 +45,15 @@ class LPSolution:
         return out
 
 
-def solve_lp(problem: AssignmentProblem, *, deadline: float) -> LPSolution | None:
+def solve_lp(
+    problem: AssignmentProblem, *, deadline: float, stop: Callable[[], bool] | None = None
+) -> LPSolution | None:
     """Solve the LP relaxation by ``deadline`` (a ``perf_counter`` time, building included).
 
-    Returns ``None`` if GLOP returns nothing usable.
+    Returns ``None`` if GLOP returns nothing usable, or if ``stop`` (polled
+    while building and solving) cancels it.
     """
+    cancelled = stop if stop is not None else (lambda: False)
     p = problem
     n = p.num_pairs
     must = ~np.isfinite(p.skip_cost)
@@ -74,7 +80,7 @@ def solve_lp(problem: AssignmentProblem, *, deadline: float) -> LPSolution | Non
     start = p.item_start
     item_rows: list[tuple[int, int]] = []
     for i in range(p.num_items):
-        if i % 512 == 0 and time.perf_counter() > deadline:
+        if i % 512 == 0 and (time.perf_counter() > deadline or cancelled()):
             return None  # building alone took the time: no LP today
         lo, hi = int(start[i]), int(start[i + 1])
         if hi > lo:
@@ -96,12 +102,17 @@ def solve_lp(problem: AssignmentProblem, *, deadline: float) -> LPSolution | Non
             coefs = np.concatenate([100.0 * p.pair_usage[0, sel] / p.peak_capacity[a], [-1.0]])
             peak_rows.append((a, row(np.concatenate([sel, [n]]), coefs, -math.inf, 0.0)))
 
-    if time.perf_counter() > deadline:
+    if time.perf_counter() > deadline or cancelled():
         return None
     solver = mbh.ModelSolverHelper("glop")
     solver.set_time_limit_in_seconds(max(0.05, deadline - time.perf_counter()))
-    solver.solve(h)
-    if not solver.has_response():
+    watcher = watch(cancelled, solver.interrupt_solve) if stop is not None else None
+    try:
+        solver.solve(h)
+    finally:
+        if watcher is not None:
+            watcher.set()
+    if cancelled() or not solver.has_response():
         return None
     duals = np.asarray(solver.dual_values()) if h.num_constraints() else np.zeros(0)
     if duals.size != h.num_constraints() or not np.all(np.isfinite(duals)):
