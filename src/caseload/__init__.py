@@ -10,6 +10,14 @@ problem (:mod:`caseload.problem`), solved by the modules under
 import logging
 
 from caseload.check import CheckReport, check
+from caseload.csvio import (
+    read_csv_folder,
+    read_csv_instance,
+    safe_cell,
+    write_allocation_csv,
+    write_csv_instance,
+    write_workers_csv,
+)
 from caseload.data import (
     Case,
     CaseType,
@@ -22,8 +30,9 @@ from caseload.data import (
     write_instance,
 )
 from caseload.errors import InvalidInstanceError, Problem
+from caseload.explain import CaseExplanation, MoveExplanation, explain_case, explain_moves
 from caseload.model import Model
-from caseload.result import Result, Unallocated, WorkerRow
+from caseload.result import Move, Result, Unallocated, WorkerRow
 from caseload.solve import solve
 
 logging.getLogger("caseload").addHandler(logging.NullHandler())
@@ -32,12 +41,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Case",
+    "CaseExplanation",
     "CaseType",
     "CheckReport",
     "Instance",
     "InvalidInstanceError",
     "Locality",
     "Model",
+    "Move",
+    "MoveExplanation",
     "Problem",
     "Result",
     "TravelEdge",
@@ -47,7 +59,15 @@ __all__ = [
     "WorkerRow",
     "__version__",
     "check",
+    "explain_case",
+    "explain_moves",
+    "read_csv_folder",
+    "read_csv_instance",
     "read_instance",
+    "safe_cell",
     "solve",
+    "write_allocation_csv",
+    "write_csv_instance",
     "write_instance",
+    "write_workers_csv",
 ]

@@ -54,7 +54,23 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("-o", "--output", required=True, help="result path, or - for stdout")
     solve.add_argument("--progress", action="store_true", help="show progress on a terminal")
     solve.add_argument("--log", action="store_true", help="print the solver's search log")
+    solve.add_argument("--allocation-csv", help="also write one row per case as CSV here")
+    solve.add_argument("--workers-csv", help="also write one row per worker as CSV here")
+    solve.add_argument(
+        "--max-moves",
+        type=int,
+        help="daily use: keep current workers, place new cases, and move at most this many "
+        "existing cases beyond those that must move (fast; no bound is proved)",
+    )
     solver_flags(solve, 10.0)
+
+    explain = sub.add_parser(
+        "explain", help="explain a case's allocation, or every move, in plain words"
+    )
+    explain.add_argument("instance")
+    explain.add_argument("result")
+    explain.add_argument("--case", action="append", default=[], help="case id (repeatable)")
+    explain.add_argument("--moves", action="store_true", help="explain every move")
 
     check = sub.add_parser("check", help="independently check a result against its instance")
     check.add_argument("instance")
@@ -65,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
     gap.add_argument("--problem", type=int, default=1, help="1-based problem number")
     gap.add_argument("--sense", choices=("min", "max"), default="min")
     solver_flags(gap, 10.0)
+
+    imp = sub.add_parser(
+        "import-csv", help="read case-management CSV files into an instance JSON file"
+    )
+    imp.add_argument(
+        "folder",
+        help="folder with workers.csv and cases.csv (and optionally localities.csv, "
+        "travel.csv, case_types.csv)",
+    )
+    imp.add_argument("-o", "--output", required=True, help="instance path, or - for stdout")
+    imp.add_argument("--name", help="the instance's name")
+    imp.add_argument("--case-type-map", help="JSON file: the system's case-type labels to ids")
+    imp.add_argument("--skill-map", help="JSON file: the system's skill labels to skills")
 
     gen = sub.add_parser("generate", help="write a synthetic authority instance")
     gen.add_argument("--size", default="medium", choices=("small", "medium", "large", "county"))
@@ -98,6 +127,8 @@ def _check_limits(args: argparse.Namespace) -> None:
         raise _UsageError(f"--time-limit must be > 0, got {args.time_limit}")
     if args.threads < 1:
         raise _UsageError(f"--threads must be >= 1, got {args.threads}")
+    if getattr(args, "max_moves", None) is not None and args.max_moves < 0:
+        raise _UsageError(f"--max-moves must be >= 0, got {args.max_moves}")
 
 
 def _progress_printer(enabled: bool) -> Any:
@@ -117,6 +148,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
     _check_limits(args)
     instance = _read_instance(args.instance)
+    _check_writable(args.output, args.allocation_csv, args.workers_csv)
     result = solve(
         instance,
         time_limit=args.time_limit,
@@ -124,10 +156,84 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=_progress_printer(args.progress and sys.stderr.isatty()),
         log=args.log,
+        max_moves=args.max_moves,
     )
     if args.progress and sys.stderr.isatty():
         sys.stderr.write("\n")
     _write(json.dumps(result.to_dict(), indent=1) + "\n", args.output)
+    _write_csv_exports(args, result, instance)
+    return EXIT_OK
+
+
+def _check_writable(*paths: str | None) -> None:
+    """Refuse before solving if an output's folder is missing, so nothing is half-written."""
+    for path in paths:
+        if path is None or path == "-":
+            continue
+        folder = Path(path).resolve().parent
+        if not folder.is_dir():
+            raise _UsageError(f"{path}: cannot write (no folder {folder.name!r})")
+
+
+def _write_csv_exports(args: argparse.Namespace, result: Any, instance: Any) -> None:
+    from caseload.csvio import write_allocation_csv, write_workers_csv
+
+    try:
+        if args.allocation_csv:
+            write_allocation_csv(result, args.allocation_csv, instance=instance)
+        if args.workers_csv:
+            write_workers_csv(result, args.workers_csv)
+    except OSError as exc:
+        raise _UsageError(f"{exc.filename}: cannot write ({exc.strerror or exc})") from None
+
+
+def _label_map(path: str | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _UsageError(f"{path}: cannot read a JSON object ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise _UsageError(f"{path}: must be a JSON object of label to id")
+    return data
+
+
+def _cmd_import_csv(args: argparse.Namespace) -> int:
+    from caseload.csvio import read_csv_folder
+
+    case_type_map, skill_map = _label_map(args.case_type_map), _label_map(args.skill_map)
+    try:
+        instance = read_csv_folder(
+            args.folder, case_type_map=case_type_map, skill_map=skill_map, name=args.name
+        )
+    except OSError as exc:
+        raise _UsageError(
+            f"{exc.filename or args.folder}: cannot read ({exc.strerror or exc})"
+        ) from None
+    _write(json.dumps(instance.to_dict(), indent=1) + "\n", args.output)
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from caseload.explain import explain_case, explain_moves
+    from caseload.result import result_from_dict
+
+    instance = _read_instance(args.instance)
+    try:
+        data = json.loads(Path(args.result).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _UsageError(f"{args.result}: cannot read a result ({exc})") from None
+    result = result_from_dict(instance, data)
+    for case in args.case:
+        print(explain_case(instance, result, case).text)
+    if args.moves or not args.case:
+        moves = explain_moves(instance, result)
+        print(f"{len(moves)} case(s) changed worker:")
+        for m in moves:
+            to = m.to_worker or "unallocated"
+            tag = " (had to move)" if m.forced else ""
+            print(f"  {m.case}: {m.from_worker} -> {to}{tag}: {m.why}")
     return EXIT_OK
 
 
@@ -227,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": _cmd_check,
         "gap": _cmd_gap,
         "generate": _cmd_generate,
+        "explain": _cmd_explain,
+        "import-csv": _cmd_import_csv,
     }
     try:
         return commands[args.command](args)
@@ -239,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("caseload: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (``| head``) went away; what it wanted was written.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

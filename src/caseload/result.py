@@ -42,8 +42,10 @@ class Move:
     to_worker
         Its worker in the allocation, or ``None`` if it is left unallocated.
     forced
-        ``True`` when the case had to move: its current worker has left, or is
-        no longer eligible for it (or for its whole sibling group).
+        ``True`` when the case had to move, or at least some of its current
+        worker's cases had to: the worker has left, is no longer eligible for
+        it (or its whole sibling group), or their limits no longer hold all
+        the cases they hold (a capacity cut, say).
     """
 
     case: str
@@ -60,13 +62,27 @@ def moves_of(compiled: Compiled, assignment: dict[str, str | None]) -> list[Move
     group_ok = np.ones((int(compiled.item_of_case.max(initial=-1)) + 1, len(index)), dtype=bool)
     if len(inst.cases):
         np.logical_and.at(group_ok, compiled.item_of_case, compiled.eligible)
+    # Workers whose limits cannot hold every case they hold today.
+    points = np.zeros(len(index))
+    count = np.zeros(len(index))
+    for case in inst.cases:
+        j = index.get(case.current_worker or "")
+        if j is not None:
+            points[j] += inst.points(case)
+            count[j] += 1
+    over = {
+        w.id
+        for j, w in enumerate(inst.workers)
+        if points[j] > w.capacity * (1 + 1e-9)
+        or (w.max_cases is not None and count[j] > w.max_cases)
+    }
     out = []
     for i, case in enumerate(inst.cases):
         now = case.current_worker
         if now is None or assignment.get(case.id) == now:
             continue
         j = index.get(now)
-        forced = j is None or not group_ok[compiled.item_of_case[i], j]
+        forced = j is None or now in over or not group_ok[compiled.item_of_case[i], j]
         out.append(Move(case.id, now, assignment.get(case.id), bool(forced)))
     return out
 
@@ -416,3 +432,45 @@ class Result:
         )
         title = html.escape(self.instance_name or "instance")
         return f"<div><strong>caseload result: {title}</strong><table>{body}</table></div>"
+
+
+def result_from_dict(instance: Instance, data: Any) -> Result:
+    """A :class:`Result` from a ``caseload-result/1`` object, checked against ``instance``.
+
+    The file is not trusted: the independent checker runs first, and every
+    figure (objective, caseloads, reasons, moves) is recomputed from the
+    instance and the assignment; only status, bound and statistics are read.
+
+    Raises
+    ------
+    InvalidInstanceError
+        If the result does not pass the checker, listing every violation.
+    """
+    from caseload.check import check_result
+    from caseload.compile import compile_instance
+    from caseload.errors import InvalidInstanceError, Problem
+
+    report = check_result(instance.to_dict(), data)
+    if not report.ok:
+        raise InvalidInstanceError(
+            [Problem(v.split(":", 1)[0], v.split(":", 1)[-1].strip()) for v in report.violations]
+        )
+    allocation: dict[str, str | None] = {c.id: None for c in instance.cases}
+    allocation.update({row["case"]: row["worker"] for row in data["assignments"]})
+    compiled = compile_instance(instance)
+    reasons = unallocated_reasons(compiled, allocation)
+    bound = data.get("bound")
+    return Result(
+        instance_name=instance.name,
+        status=str(data["status"]),
+        objective=evaluate(instance, allocation),
+        weights=instance.weights.as_dict(),
+        bound=float(bound) if isinstance(bound, int | float) else None,
+        bound_source=data.get("bound_source") if bound is not None else None,
+        assignments={c.id: w for c in instance.cases if (w := allocation[c.id]) is not None},
+        unallocated={c.id: reasons[c.id] for c in instance.cases if allocation[c.id] is None},
+        workers=worker_rows(instance, allocation),
+        runtime_seconds=float(data.get("runtime_seconds") or 0.0),
+        statistics=dict(data.get("statistics") or {}),
+        moves=tuple(moves_of(compiled, allocation)),
+    )

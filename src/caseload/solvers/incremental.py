@@ -90,9 +90,10 @@ def reoptimise(
     moves
         Units moved per pair and per skip.
     max_moves
-        Moves allowed beyond the forced ones. If even the forced moves cannot
-        restore feasibility (an agent's limits were cut below what they hold),
-        the budget is lifted and ``statistics["max_moves_lifted"]`` says so.
+        Moves allowed beyond the forced ones: those of items whose holder is
+        no longer allowed, and of any item of an agent whose limits no longer
+        hold what they hold (a capacity cut). Should the budget still be
+        unreachable, it is lifted and ``statistics["max_moves_lifted"]`` says so.
     deadline
         ``perf_counter`` time by which to return.
     seed, threads, stop
@@ -106,12 +107,17 @@ def reoptimise(
     """
     p = problem
     held = p.incumbent if p.incumbent is not None else np.full(p.num_items, UNASSIGNED)
+    # Agents whose limits no longer hold what they hold must shed items: free
+    # all of theirs (the solver picks which go, the continuity cost keeps it
+    # to what is needed), outside the budget.
+    over = np.any(p.loads(p.pairs_of(held)) > p.limits * (1 + 1e-9) + 1e-9, axis=0)
+    shed = (held != UNASSIGNED) & over[np.maximum(held, 0)]
+    moves = Moves(
+        pair=np.where(shed[p.pair_item], 0.0, moves.pair), skip=np.where(shed, 0.0, moves.skip)
+    )
     forced = forced_moves(p, moves)
     limit = float(forced.sum()) + max_moves
-    # Agents whose limits no longer hold what they hold must shed items: free
-    # all of theirs (the solver picks which go).
-    over = np.any(p.loads(p.pairs_of(held)) > p.limits * (1 + 1e-9) + 1e-9, axis=0)
-    free = (held == UNASSIGNED) | over[np.maximum(held, 0)]
+    free = (held == UNASSIGNED) | shed
     # Everyone keeps what they can keep; the greedy places the rest. This
     # makes only the forced moves, so it respects any budget.
     start = greedy(p, np.where(free, UNASSIGNED, held))
@@ -126,7 +132,7 @@ def reoptimise(
     first_deadline = deadline if max_moves == 0 else (time.perf_counter() + deadline) / 2
     best, status = _restricted(p, free, start, moves, limit, first_deadline, seed, threads, stop)
     stats["first_status"] = status
-    if status == "lifted":
+    if SideLimit(moves.pair, moves.skip, limit).value(p, best) > limit + 1e-9:
         stats["max_moves_lifted"] = True
     if max_moves > 0:
         best, steps = _make_room(p, best, moves, limit, deadline, seed, threads, stop)
