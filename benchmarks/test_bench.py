@@ -39,3 +39,28 @@ def test_solve_two_seconds(benchmark, authority: Instance) -> None:
     )
     assert check(authority, result).ok
     assert result.objective["statutory"] == 0
+
+
+@pytest.fixture(scope="module")
+def next_day() -> Instance:
+    """The medium authority the day after a 6 s solve, with 50 new referrals."""
+    from caseload import scenarios as sc
+    from caseload.generate import new_referrals
+
+    data = generate_authority("medium", 0)
+    base = Instance.from_dict(data)
+    today = sc.with_allocation(base, solve(base, time_limit=6, threads=2))
+    return sc.add_cases(today, new_referrals(data, 50, seed=1))
+
+
+def test_fifty_referrals_incremental(benchmark, next_day: Instance) -> None:
+    result = benchmark.pedantic(
+        solve,
+        args=(next_day,),
+        kwargs={"time_limit": 1, "threads": 2, "max_moves": 10},
+        rounds=3,
+        iterations=1,
+        warmup_rounds=1,
+    )
+    assert check(next_day, result).ok
+    assert sum(not m.forced for m in result.moves) <= 10

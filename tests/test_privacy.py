@@ -22,6 +22,18 @@ def test_logs_carry_counts_not_case_details(tiny, caplog: pytest.LogCaptureFixtu
         assert detail not in text
 
 
+def test_incremental_logs_name_cases_by_id_only(tiny, caplog: pytest.LogCaptureFixture) -> None:
+    tiny["cases"][1]["current_worker"] = "ana"
+    tiny["cases"][2]["current_worker"] = "ana"
+    tiny["cases"][1]["x_note"] = "SENSITIVE-DETAIL"
+    with caplog.at_level(logging.DEBUG, logger="caseload"):
+        result = solve(Instance.from_dict(tiny), time_limit=2, threads=1, max_moves=2)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "moved c2: ana -> ben" in text and result.moves
+    for detail in ("SENSITIVE-DETAIL", "north", "south", "cp_plan", "fam7", "court"):
+        assert detail not in text
+
+
 def test_no_temporary_files_left(tmp_path: Path) -> None:
     before = set(Path(tempfile.gettempdir()).iterdir())
     out = tmp_path / "r.json"

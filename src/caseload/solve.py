@@ -91,7 +91,24 @@ def solve(
             stop=stop,
         )
     assert output.assignment is not None  # a valid instance always has one
-    return build_result(compiled, output, time.perf_counter() - started)
+    result = build_result(compiled, output, time.perf_counter() - started)
+    # Counts and ids only: the logs of a service may travel further than its data.
+    logger.debug(
+        "%s: %s, objective %.6g, bound %s, %d allocated, %d unallocated, %d moves, %.2f s",
+        output.statistics.get("strategy"),
+        result.status,
+        result.objective["total"],
+        "none" if result.bound is None else f"{result.bound:.6g}",
+        len(result.assignments),
+        len(result.unallocated),
+        len(result.moves),
+        result.runtime_seconds,
+    )
+    for move in result.moves:
+        logger.debug("moved %s: %s -> %s", move.case, move.from_worker, move.to_worker)
+    if stop is not None and stop():
+        logger.debug("cancelled by the caller; returning the best allocation so far")
+    return result
 
 
 def _incremental(
