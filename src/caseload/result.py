@@ -6,7 +6,7 @@ import html
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -434,6 +434,40 @@ class Result:
         return f"<div><strong>caseload result: {title}</strong><table>{body}</table></div>"
 
 
+def result_of(
+    instance: Instance,
+    allocation: dict[str, str | None],
+    *,
+    statistics: dict[str, Any] | None = None,
+) -> Result:
+    """A :class:`Result` for any allocation of ``instance``, every figure recomputed.
+
+    No bound is claimed (status ``feasible``): use it for allocations found
+    on a variant of the instance (a capped or reweighted one), re-read in the
+    instance's own terms. The allocation must satisfy the hard constraints;
+    :func:`caseload.check` says whether it does.
+    """
+    from caseload.compile import compile_instance
+
+    full: dict[str, str | None] = {c.id: allocation.get(c.id) for c in instance.cases}
+    compiled = compile_instance(instance)
+    reasons = unallocated_reasons(compiled, full)
+    return Result(
+        instance_name=instance.name,
+        status="feasible",
+        objective=evaluate(instance, full),
+        weights=instance.weights.as_dict(),
+        bound=None,
+        bound_source=None,
+        assignments={c.id: w for c in instance.cases if (w := full[c.id]) is not None},
+        unallocated={c.id: reasons[c.id] for c in instance.cases if full[c.id] is None},
+        workers=worker_rows(instance, full),
+        runtime_seconds=0.0,
+        statistics=dict(statistics or {}),
+        moves=tuple(moves_of(compiled, full)),
+    )
+
+
 def result_from_dict(instance: Instance, data: Any) -> Result:
     """A :class:`Result` from a ``caseload-result/1`` object, checked against ``instance``.
 
@@ -447,7 +481,6 @@ def result_from_dict(instance: Instance, data: Any) -> Result:
         If the result does not pass the checker, listing every violation.
     """
     from caseload.check import check_result
-    from caseload.compile import compile_instance
     from caseload.errors import InvalidInstanceError, Problem
 
     report = check_result(instance.to_dict(), data)
@@ -455,22 +488,13 @@ def result_from_dict(instance: Instance, data: Any) -> Result:
         raise InvalidInstanceError(
             [Problem(v.split(":", 1)[0], v.split(":", 1)[-1].strip()) for v in report.violations]
         )
-    allocation: dict[str, str | None] = {c.id: None for c in instance.cases}
-    allocation.update({row["case"]: row["worker"] for row in data["assignments"]})
-    compiled = compile_instance(instance)
-    reasons = unallocated_reasons(compiled, allocation)
+    allocation = {row["case"]: row["worker"] for row in data["assignments"]}
+    rebuilt = result_of(instance, allocation, statistics=dict(data.get("statistics") or {}))
     bound = data.get("bound")
-    return Result(
-        instance_name=instance.name,
+    return replace(
+        rebuilt,
         status=str(data["status"]),
-        objective=evaluate(instance, allocation),
-        weights=instance.weights.as_dict(),
         bound=float(bound) if isinstance(bound, int | float) else None,
         bound_source=data.get("bound_source") if bound is not None else None,
-        assignments={c.id: w for c in instance.cases if (w := allocation[c.id]) is not None},
-        unallocated={c.id: reasons[c.id] for c in instance.cases if allocation[c.id] is None},
-        workers=worker_rows(instance, allocation),
         runtime_seconds=float(data.get("runtime_seconds") or 0.0),
-        statistics=dict(data.get("statistics") or {}),
-        moves=tuple(moves_of(compiled, allocation)),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -33,6 +33,7 @@ def solve(
     log: bool = False,
     max_moves: int | None = None,
     stop: Callable[[], bool] | None = None,
+    start: Result | Mapping[str, str | None] | None = None,
 ) -> Result:
     """Allocate the cases of ``instance`` to its workers.
 
@@ -61,6 +62,10 @@ def solve(
     stop
         Polled while solving; return ``True`` to cancel. The best allocation
         found so far is returned (never a partial one).
+    start
+        A warm start: an allocation (or result) of this instance, used where it
+        satisfies the hard constraints and beats the built-in construction.
+        Sweeps (trade-off curves, scenarios) pass the previous answer here.
 
     Returns
     -------
@@ -89,6 +94,7 @@ def solve(
             progress=progress,
             log=log,
             stop=stop,
+            initial=None if start is None else _items_of(compiled, start),
         )
     assert output.assignment is not None  # a valid instance always has one
     result = build_result(compiled, output, time.perf_counter() - started)
@@ -109,6 +115,27 @@ def solve(
     if stop is not None and stop():
         logger.debug("cancelled by the caller; returning the best allocation so far")
     return result
+
+
+def _items_of(compiled: Compiled, start: Result | Mapping[str, str | None]) -> np.ndarray:
+    """The core assignment of an allocation: each item goes where all its members go."""
+    chosen = start.allocation if isinstance(start, Result) else start
+    index = {w.id: j for j, w in enumerate(compiled.instance.workers)}
+    out = np.full(compiled.problem.num_items, UNASSIGNED, dtype=np.int64)
+    mixed = np.zeros(compiled.problem.num_items, dtype=bool)
+    seen = np.zeros(compiled.problem.num_items, dtype=bool)
+    for case, item in zip(compiled.instance.cases, compiled.item_of_case.tolist(), strict=True):
+        agent = index.get(chosen.get(case.id) or "", UNASSIGNED)
+        if seen[item] and out[item] != agent:
+            mixed[item] = True
+        out[item], seen[item] = agent, True
+    out[mixed] = UNASSIGNED
+    try:
+        compiled.problem.pairs_of(out)
+    except ValueError:
+        # Some item sits with a worker not allowed for it: no warm start.
+        return np.full(compiled.problem.num_items, UNASSIGNED, dtype=np.int64)
+    return out
 
 
 def _incremental(
@@ -168,6 +195,7 @@ def solve_problem(
     log: bool = False,
     strategy: str = "auto",
     stop: Callable[[], bool] | None = None,
+    initial: np.ndarray | None = None,
 ) -> SolverOutput:
     """Solve the core problem within ``time_limit`` seconds.
 
@@ -177,7 +205,9 @@ def solve_problem(
     part, completed greedily, a better start; then large-neighbourhood search
     with exact CP-SAT sub-problems), ``"greedy"`` (the construction alone), or ``"auto"``
     (``cpsat`` up to :data:`FULL_MODEL_PAIRS` pairs, ``lns`` above). The
-    returned bound is valid and at most the returned objective.
+    returned bound is valid and at most the returned objective. ``initial``
+    is a warm start, used (completed greedily) where it is feasible and beats
+    the greedy construction.
     """
     from caseload.solvers.cpsat import solve_cpsat
     from caseload.solvers.lagrangian import CapacityLagrangian
@@ -189,6 +219,12 @@ def solve_problem(
         strategy = "cpsat" if problem.num_pairs <= FULL_MODEL_PAIRS else "lns"
     start = greedy(problem)
     must = ~np.isfinite(problem.skip_cost)
+    if initial is not None and not problem.violations(initial):
+        # The caller's warm start, completed greedily where it left room.
+        warm = greedy(problem, initial)
+        warm_ok = not problem.violations(warm) and bool(np.all(warm[must] != UNASSIGNED))
+        if warm_ok and problem.objective(warm) < problem.objective(start):
+            start = warm
     start_ok = not problem.violations(start) and bool(np.all(start[must] != UNASSIGNED))
     stats: dict[str, object] = {
         "strategy": strategy,
