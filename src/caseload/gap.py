@@ -122,8 +122,12 @@ def solve_gap(
     time_limit: float = 10.0,
     seed: int = 0,
     threads: int = 2,
+    work: float | None = None,
 ) -> dict[str, Any]:
     """Solve a GAP problem; the output is the ``caseload gap`` JSON object.
+
+    ``work`` is a deterministic budget for one-thread runs (see
+    :func:`caseload.solve.solve_problem`).
 
     Returns
     -------
@@ -133,7 +137,7 @@ def solve_gap(
         (``optimal`` / ``feasible`` / ``infeasible``, the last only when
         proved) and ``assignment`` (agent of each job, 0-based).
     """
-    from caseload.solve import solve_problem
+    from caseload.solve import default_work, solve_problem
 
     started = time.perf_counter()
     problem = instance.to_problem(sense)
@@ -142,6 +146,7 @@ def solve_gap(
         time_limit=time_limit - (time.perf_counter() - started),
         seed=seed,
         threads=threads,
+        work=work if work is not None or threads > 1 else default_work(time_limit),
     )
     sign = 1 if sense == "min" else -1
     bound = None if out.bound is None else sign * out.bound

@@ -34,6 +34,7 @@ def solve(
     max_moves: int | None = None,
     stop: Callable[[], bool] | None = None,
     start: Result | Mapping[str, str | None] | None = None,
+    work: float | None = None,
 ) -> Result:
     """Allocate the cases of ``instance`` to its workers.
 
@@ -66,6 +67,11 @@ def solve(
         A warm start: an allocation (or result) of this instance, used where it
         satisfies the hard constraints and beats the built-in construction.
         Sweeps (trade-off curves, scenarios) pass the previous answer here.
+    work
+        With ``threads=1``: the search budget in deterministic work (about
+        seconds of one core on a typical machine), replacing the default of
+        0.4 per second of ``time_limit``; the time limit then only guards.
+        The same ``work`` and ``seed`` give the same allocation on any machine.
 
     Returns
     -------
@@ -95,6 +101,9 @@ def solve(
             log=log,
             stop=stop,
             initial=None if start is None else _items_of(compiled, start),
+            # From the time limit as given, not what compiling left of it, so
+            # that one-thread runs repeat exactly.
+            work=work if work is not None or threads > 1 else default_work(time_limit),
         )
     assert output.assignment is not None  # a valid instance always has one
     result = build_result(compiled, output, time.perf_counter() - started)
@@ -174,7 +183,7 @@ def _incremental(
 
 #: Deterministic-time budget per wall-clock second on one thread, set low enough
 #: that the deterministic limit, not the clock, ends the search on most machines.
-DETERMINISTIC_SHARE = 0.4
+DETERMINISTIC_SHARE = 0.3
 
 #: Rough cost of building and solving the LP, per pair (measured: about 1 s
 #: for 70,000 pairs, 4 s for 240,000 on one core).
@@ -183,6 +192,16 @@ LP_SECONDS_PER_PAIR = 2e-5
 #: Above this many pairs the full CP-SAT model is too slow to build and search;
 #: large-neighbourhood search over exact sub-problems takes over.
 FULL_MODEL_PAIRS = 20_000
+
+
+def default_work(time_limit: float) -> float:
+    """The deterministic budget of a one-thread solve given ``time_limit`` seconds.
+
+    Set so that the whole search ends well inside the limit on a two-core CI
+    machine (measured on a loaded one: about 80% of a 10 s limit on a city
+    authority), leaving the clock as a guard that should never fire.
+    """
+    return DETERMINISTIC_SHARE * max(0.0, time_limit - _RESERVE)
 
 
 def solve_problem(
@@ -196,6 +215,7 @@ def solve_problem(
     strategy: str = "auto",
     stop: Callable[[], bool] | None = None,
     initial: np.ndarray | None = None,
+    work: float | None = None,
 ) -> SolverOutput:
     """Solve the core problem within ``time_limit`` seconds.
 
@@ -208,6 +228,13 @@ def solve_problem(
     returned bound is valid and at most the returned objective. ``initial``
     is a warm start, used (completed greedily) where it is feasible and beats
     the greedy construction.
+
+    With one thread the solve is reproducible: every phase is limited in
+    deterministic work (CP-SAT's and GLOP's deterministic time, iteration
+    counts), ``work`` in all (by default :data:`DETERMINISTIC_SHARE` per
+    second of ``time_limit``), split between phases in fixed shares. The
+    wall clock then only guards the time limit; should it cut a phase (a
+    machine far slower than expected), ``statistics["wall_limited"]`` says so.
     """
     from caseload.solvers.cpsat import solve_cpsat
     from caseload.solvers.lagrangian import CapacityLagrangian
@@ -215,6 +242,8 @@ def solve_problem(
     started = time.perf_counter()
     deadline = started + time_limit - _RESERVE
     budget = deadline - started
+    # One thread: the whole budget in deterministic work, fixed whatever the clock says.
+    plan = None if threads > 1 else (work if work is not None else default_work(time_limit))
     if strategy == "auto":
         strategy = "cpsat" if problem.num_pairs <= FULL_MODEL_PAIRS else "lns"
     start = greedy(problem)
@@ -234,16 +263,24 @@ def solve_problem(
     if strategy == "greedy":
         lag = CapacityLagrangian(problem)
         bound = lag.ascend(
-            problem.objective(start), seconds=max(0.0, deadline - time.perf_counter())
+            problem.objective(start),
+            seconds=max(0.0, deadline - time.perf_counter()),
+            iterations=_iterations(plan),
         )
         return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
 
     if strategy == "cpsat" or not start_ok:
         # A small problem's LP is quick, and its prices often bound better than
         # CP-SAT manages in the time left.
-        priced = _priced_bound(problem, time.perf_counter() + 0.1 * budget)
+        priced = _priced_bound(
+            problem,
+            deadline if plan is not None else time.perf_counter() + 0.1 * budget,
+            work=None if plan is None else 0.1 * plan,
+        )
         share = 1.0 if strategy == "cpsat" else 0.3
         seconds = max(0.05, share * (deadline - time.perf_counter()))
+        if plan is not None:
+            seconds = max(0.05, deadline - time.perf_counter())
         out = solve_cpsat(
             problem,
             time_limit=seconds,
@@ -252,9 +289,8 @@ def solve_problem(
             hint=start if start_ok else None,
             progress=progress,
             log=log,
-            # One thread is reproducible only under a deterministic limit; CP-SAT's
-            # deterministic time runs at about half of wall time here.
-            work_limit=DETERMINISTIC_SHARE * seconds if threads == 1 else None,
+            # One thread is reproducible only under a deterministic limit.
+            work_limit=None if plan is None else share * 0.85 * plan,
             stop=stop,
         )
         # Deterministic time wobbles in its last digits from run to run.
@@ -269,7 +305,7 @@ def solve_problem(
             return _finish(problem, found, proved, source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
-    return _by_search(problem, start, stats, seed, threads, deadline, budget, progress, stop)
+    return _by_search(problem, start, stats, seed, threads, deadline, budget, progress, stop, plan)
 
 
 def _by_search(
@@ -282,8 +318,14 @@ def _by_search(
     budget: float,
     progress: Callable[[Progress], bool | None] | None,
     stop: Callable[[], bool] | None = None,
+    plan: float | None = None,
 ) -> SolverOutput:
-    """Statutory first, the LP and its bounds, then large-neighbourhood search."""
+    """Statutory first, the LP and its bounds, then large-neighbourhood search.
+
+    ``plan`` (one thread) is the deterministic work of the whole search:
+    statutory-first search 20%, the LP 15% (in GLOP's units), the main search
+    45%; the bounds and the final polish run to completion.
+    """
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lns import improve
@@ -291,17 +333,28 @@ def _by_search(
     from caseload.solvers.swap import swap_improve
 
     cancelled = stop if stop is not None else (lambda: False)
-    start = _urgent_first(problem, start, seed, threads, deadline, 0.2 * budget, cancelled)
+    wall_limited = False
+    start = _urgent_first(
+        problem,
+        start,
+        seed,
+        threads,
+        deadline,
+        0.2 * budget,
+        cancelled,
+        work=None if plan is None else 0.2 * plan,
+    )
     stats["urgent_first_objective"] = problem.objective(start)
     lns_stats: dict[str, float] = {}
     # The LP runs beside the search when there are threads to spare (GLOP
     # releases the GIL); with one thread it runs first, keeping runs reproducible.
     # Building the LP costs Python time per pair; past this rate it could not
     # finish in the budget (a county), and the Lagrangian climb stands in.
-    use_lp = problem.num_pairs * LP_SECONDS_PER_PAIR < 0.5 * budget
+    seconds = budget if plan is None else plan / DETERMINISTIC_SHARE
+    use_lp = problem.num_pairs * LP_SECONDS_PER_PAIR < 0.5 * seconds
     if not use_lp:
         lp = None
-    elif threads >= 2:
+    elif plan is None:
         with ThreadPoolExecutor(max_workers=1) as pool:
             lp_deadline = time.perf_counter() + 0.75 * (deadline - time.perf_counter())
             pending = pool.submit(solve_lp, problem, deadline=lp_deadline, stop=cancelled)
@@ -310,17 +363,14 @@ def _by_search(
                 start,
                 deadline=deadline,
                 seed=seed,
-                threads=threads - 1,
+                threads=max(1, threads - 1),
                 progress=progress,
                 stop=lambda: pending.done() or cancelled(),
             )
             lp = pending.result()
     else:
-        lp = solve_lp(
-            problem,
-            deadline=time.perf_counter() + 0.4 * (deadline - time.perf_counter()),
-            stop=cancelled,
-        )
+        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.15 * plan)
+        wall_limited |= time.perf_counter() >= deadline
 
     bound, source = -math.inf, "lagrangian"
     lag = CapacityLagrangian(problem)
@@ -333,15 +383,27 @@ def _by_search(
         if better and not problem.violations(rounded):
             start = rounded
         knap = KnapsackLagrangian(problem)
-        seconds = 0.0 if cancelled() else 0.15 * budget
-        whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter() + seconds)
+        if cancelled():
+            knap_deadline = time.perf_counter()
+        elif plan is not None:
+            knap_deadline = deadline  # to completion: the clock only guards
+        else:
+            knap_deadline = time.perf_counter() + 0.15 * budget
+        whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=knap_deadline)
         stats["knapsack_bound"] = whole if math.isfinite(whole) else None
+        wall_limited |= plan is not None and not math.isfinite(whole) and not cancelled()
         if whole > bound:
             bound, source = whole, "knapsack-lagrangian"
     if lp is None or not lp.optimal:
         # Prices from an unfinished LP are valid but may be poor: climb from them.
-        seconds = 0.0 if cancelled() else 0.1 * budget
-        ascended = lag.ascend(problem.objective(start), seconds=seconds)
+        if plan is None:
+            seconds = 0.0 if cancelled() else 0.1 * budget
+            ascended = lag.ascend(problem.objective(start), seconds=seconds)
+        else:
+            seconds = 0.0 if cancelled() else max(0.0, deadline - time.perf_counter())
+            ascended = lag.ascend(
+                problem.objective(start), seconds=seconds, iterations=_iterations(plan)
+            )
         if ascended > bound:
             bound, source = ascended, "lagrangian"
     stats["start_objective"] = problem.objective(start)
@@ -353,8 +415,7 @@ def _by_search(
         threads=threads,
         progress=progress,
         bound=lambda: bound,
-        # One thread: a budget fixed by the time limit alone, so that runs repeat.
-        work=DETERMINISTIC_SHARE * 0.45 * budget if threads == 1 else None,
+        work=None if plan is None else 0.45 * plan,
         stop=cancelled,
     )
     for key, value in more.items():
@@ -365,16 +426,25 @@ def _by_search(
     polished = greedy(problem, swap_improve(problem, best, deadline + 0.2 * _RESERVE))
     if not problem.violations(polished) and problem.objective(polished) < problem.objective(best):
         best = polished
+    if wall_limited:
+        stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
 
 
-def _priced_bound(problem: AssignmentProblem, deadline: float) -> tuple[float, str] | None:
+def _iterations(plan: float | None) -> int:
+    """Subgradient steps of the Lagrangian climb for a deterministic plan."""
+    return 100_000 if plan is None else max(20, int(40 * plan))
+
+
+def _priced_bound(
+    problem: AssignmentProblem, deadline: float, work: float | None = None
+) -> tuple[float, str] | None:
     """The better of the LP bound and the whole-items knapsack bound at its prices."""
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lp import solve_lp
 
-    lp = solve_lp(problem, deadline=deadline)
+    lp = solve_lp(problem, deadline=deadline, work=work)
     if lp is None:
         return None
     bound = CapacityLagrangian(problem).consider(lp.mu, lp.nu), "lp"
@@ -392,6 +462,7 @@ def _urgent_first(
     deadline: float,
     seconds: float,
     stop: Callable[[], bool],
+    work: float | None = None,
 ) -> np.ndarray:
     """Place the items far costlier to leave out (statutory cases) first, exactly.
 
@@ -419,10 +490,11 @@ def _urgent_first(
     found, _ = improve(
         sub,
         hint,
-        deadline=min(deadline, time.perf_counter() + seconds),
+        # With a work budget (one thread) the clock only guards the deadline.
+        deadline=deadline if work is not None else min(deadline, time.perf_counter() + seconds),
         seed=seed,
         threads=threads,
-        work=DETERMINISTIC_SHARE * seconds,
+        work=work if work is not None else DETERMINISTIC_SHARE * seconds,
         stop=stop,
     )
     placed = np.full(problem.num_items, UNASSIGNED, dtype=np.int64)

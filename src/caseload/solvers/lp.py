@@ -46,12 +46,18 @@ class LPSolution:
 
 
 def solve_lp(
-    problem: AssignmentProblem, *, deadline: float, stop: Callable[[], bool] | None = None
+    problem: AssignmentProblem,
+    *,
+    deadline: float,
+    stop: Callable[[], bool] | None = None,
+    work: float | None = None,
 ) -> LPSolution | None:
     """Solve the LP relaxation by ``deadline`` (a ``perf_counter`` time, building included).
 
-    Returns ``None`` if GLOP returns nothing usable, or if ``stop`` (polled
-    while building and solving) cancels it.
+    ``work`` limits GLOP in its deterministic time, which makes the answer
+    the same on any machine (the deadline then only guards). Returns ``None``
+    if GLOP returns nothing usable, or if ``stop`` (polled while building and
+    solving) cancels it.
     """
     cancelled = stop if stop is not None else (lambda: False)
     p = problem
@@ -106,6 +112,8 @@ def solve_lp(
         return None
     solver = mbh.ModelSolverHelper("glop")
     solver.set_time_limit_in_seconds(max(0.05, deadline - time.perf_counter()))
+    if work is not None:
+        solver.set_solver_specific_parameters(f"max_deterministic_time: {max(work, 0.01):.6f}")
     watcher = watch(cancelled, solver.interrupt_solve) if stop is not None else None
     try:
         solver.solve(h)
