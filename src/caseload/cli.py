@@ -95,6 +95,25 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--case-type-map", help="JSON file: the system's case-type labels to ids")
     imp.add_argument("--skill-map", help="JSON file: the system's skill labels to skills")
 
+    report = sub.add_parser(
+        "report", help="write a one-page HTML report of a result, with trade-offs"
+    )
+    report.add_argument("instance")
+    report.add_argument("result")
+    report.add_argument("-o", "--output", required=True, help="HTML path")
+    report.add_argument(
+        "--tradeoff-seconds",
+        type=float,
+        default=2.0,
+        help="solve time per trade-off point and capacity re-solve (default 2)",
+    )
+    report.add_argument(
+        "--no-tradeoffs",
+        action="store_true",
+        help="leave out the trade-off curve and the value of capacity (no solving)",
+    )
+    report.add_argument("--threads", type=int, default=2, help="solver threads (default 2)")
+
     gen = sub.add_parser("generate", help="write a synthetic authority instance")
     gen.add_argument("--size", default="medium", choices=("small", "medium", "large", "county"))
     gen.add_argument("--seed", type=int, default=0)
@@ -237,6 +256,52 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from caseload.data import loads
+    from caseload.report import write_report
+    from caseload.result import result_from_dict
+
+    if not args.tradeoff_seconds > 0:  # also refuses nan
+        raise _UsageError(f"--tradeoff-seconds must be > 0, got {args.tradeoff_seconds}")
+    if args.threads < 1:
+        raise _UsageError(f"--threads must be >= 1, got {args.threads}")
+    instance = _read_instance(args.instance)
+    _check_writable(args.output)
+    try:
+        data = loads(Path(args.result).read_bytes())
+    except OSError as exc:
+        raise _UsageError(f"{args.result}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise _UsageError(f"{args.result}: not valid JSON ({exc})") from None
+    try:
+        result = result_from_dict(instance, data)
+    except InvalidInstanceError as exc:
+        # The instance is already valid, so this is the result failing the checker:
+        # exit 1 as `caseload check` does, not 2 as main() would for bad input.
+        count = len(exc.problems)
+        print(
+            f"{args.result}: does not pass the check against {args.instance}: "
+            f"{count} violation{'s' if count != 1 else ''}",
+            file=sys.stderr,
+        )
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CHECK
+    seconds = None if args.no_tradeoffs else args.tradeoff_seconds
+    try:
+        write_report(
+            instance,
+            result,
+            args.output,
+            tradeoff_seconds=seconds,
+            capacity=not args.no_tradeoffs,
+            threads=args.threads,
+        )
+    except OSError as exc:
+        raise _UsageError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from caseload.data import Instance
     from caseload.generate import generate_authority
@@ -335,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generate": _cmd_generate,
         "explain": _cmd_explain,
         "import-csv": _cmd_import_csv,
+        "report": _cmd_report,
     }
     try:
         return commands[args.command](args)
