@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.result import Result, evaluate, moves_of, unallocated_reasons, worker_rows
 from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.greedy import greedy
+
+if TYPE_CHECKING:
+    from caseload.solvers.lp import LPSolution
 
 logger = logging.getLogger("caseload")
 
@@ -395,17 +399,34 @@ def _by_search(
         if whole > bound:
             bound, source = whole, "knapsack-lagrangian"
     if lp is None or not lp.optimal:
-        # Prices from an unfinished LP are valid but may be poor: climb from them.
+        # Prices from an unfinished LP are valid but can be far off (bounds of
+        # minus millions): climb from them or from zero prices, whichever is better.
+        climb = CapacityLagrangian(problem)
+        climb.consider(climb.mu, climb.nu)
+        if lp is not None:
+            climb.consider(lp.mu, lp.nu)
         if plan is None:
             seconds = 0.0 if cancelled() else 0.1 * budget
-            ascended = lag.ascend(problem.objective(start), seconds=seconds)
+            ascended = climb.ascend(problem.objective(start), seconds=seconds)
         else:
             seconds = 0.0 if cancelled() else max(0.0, deadline - time.perf_counter())
-            ascended = lag.ascend(
+            ascended = climb.ascend(
                 problem.objective(start), seconds=seconds, iterations=_iterations(plan)
             )
         if ascended > bound:
             bound, source = ascended, "lagrangian"
+    if lp is not None and lp.optimal and not cancelled():
+        start, guided = _lp_guided(
+            problem,
+            start,
+            lp,
+            seed=seed + 2,
+            threads=threads,
+            deadline=time.perf_counter() + 0.4 * max(0.0, deadline - time.perf_counter()),
+            work=None if plan is None else 0.2 * plan,
+            stop=cancelled,
+        )
+        stats.update(guided)
     stats["start_objective"] = problem.objective(start)
     best, more = improve(
         problem,
@@ -415,7 +436,7 @@ def _by_search(
         threads=threads,
         progress=progress,
         bound=lambda: bound,
-        work=None if plan is None else 0.45 * plan,
+        work=None if plan is None else (0.25 if lp is not None and lp.optimal else 0.45) * plan,
         stop=cancelled,
     )
     for key, value in more.items():
@@ -429,6 +450,78 @@ def _by_search(
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
+
+
+def _lp_guided(
+    problem: AssignmentProblem,
+    start: np.ndarray,
+    lp: LPSolution,
+    *,
+    seed: int,
+    threads: int,
+    deadline: float,
+    work: float | None,
+    stop: Callable[[], bool],
+) -> tuple[np.ndarray, dict[str, object]]:
+    """Search the neighbourhood the LP points to, then return the better assignment.
+
+    Most items are whole in an optimal LP solution. If its whole part,
+    completed greedily, places as many statutory-like items as ``start``, those
+    items are fixed where the LP puts them and the rest is searched from that
+    completion; otherwise (an overloaded authority, where the LP's fractions of
+    urgent items need the room) only the items on which the LP and ``start``
+    agree are fixed, and the search starts from ``start`` (RINS). Items both
+    leave out stay out. Either way, the search runs on far fewer pairs.
+    """
+    from caseload.solvers.lns import improve
+
+    p = problem
+    whole = lp.integral_part(p)
+    out_in_lp = np.add.reduceat(lp.x, p.item_start[:-1]) < 1e-6 if p.num_pairs else None
+    completed = greedy(p, whole)
+    urgent = _urgent_items(p)
+    placed = int(np.sum(urgent & (completed != UNASSIGNED)))
+    if not p.violations(completed) and placed >= int(np.sum(urgent & (start != UNASSIGNED))):
+        fixed, base, mode = whole != UNASSIGNED, completed, "lp-fixed"
+    else:
+        fixed, base, mode = (whole != UNASSIGNED) & (whole == start), start, "rins"
+    keep = ~fixed[p.pair_item] | (p.pair_agent == base[p.pair_item])
+    if out_in_lp is not None:
+        # Left out by both: their pairs go, which shrinks the search further.
+        keep &= ~(out_in_lp & (base == UNASSIGNED))[p.pair_item]
+    sub = AssignmentProblem(
+        num_items=p.num_items,
+        num_agents=p.num_agents,
+        pair_item=p.pair_item[keep],
+        pair_agent=p.pair_agent[keep],
+        pair_cost=p.pair_cost[keep],
+        pair_usage=p.pair_usage[:, keep],
+        limits=p.limits,
+        skip_cost=np.where(fixed, np.inf, p.skip_cost),
+        peak_weight=p.peak_weight,
+        peak_capacity=p.peak_capacity,
+        resource_names=p.resource_names,
+        peak_floor=p.peak_floor,
+    )
+    found, _ = improve(
+        sub, base, deadline=deadline, seed=seed, threads=threads, work=work, stop=stop
+    )
+    stats: dict[str, object] = {
+        "guided_mode": mode,
+        "guided_pairs": sub.num_pairs,
+        "guided_objective": p.objective(found),
+    }
+    if not p.violations(found) and p.objective(found) < p.objective(start):
+        return found, stats
+    return start, stats
+
+
+def _urgent_items(p: AssignmentProblem) -> np.ndarray:
+    """Items far costlier to leave out than the median (statutory cases), or unskippable."""
+    finite = p.skip_cost[np.isfinite(p.skip_cost)]
+    if finite.size == 0:
+        return ~np.isfinite(p.skip_cost)
+    return ~np.isfinite(p.skip_cost) | (p.skip_cost >= 100.0 * max(float(np.median(finite)), 1e-9))
 
 
 def _iterations(plan: float | None) -> int:
@@ -473,12 +566,9 @@ def _urgent_first(
     """
     from caseload.solvers.lns import improve, restrict
 
-    finite = problem.skip_cost[np.isfinite(problem.skip_cost)]
-    if finite.size == 0:
+    if not np.isfinite(problem.skip_cost).any():
         return start
-    urgent = ~np.isfinite(problem.skip_cost) | (
-        problem.skip_cost >= 100.0 * max(float(np.median(finite)), 1e-9)
-    )
+    urgent = _urgent_items(problem)
     if not urgent.any() or urgent.all():
         return start
     left_out = np.flatnonzero(urgent & (start == UNASSIGNED) & (np.diff(problem.item_start) > 0))
