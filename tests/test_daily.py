@@ -168,3 +168,17 @@ def test_a_stop_callback_cancels_a_long_solve_quickly_with_a_checked_allocation(
     elapsed = time.perf_counter() - started
     assert cl.check(inst, result).ok
     assert elapsed < 6.0
+
+
+def test_one_thread_incremental_solves_repeat_exactly():
+    data = generate_authority("small", 1)
+    today = sc.with_allocation(
+        cl.Instance.from_dict(data), {c["id"]: c.get("current_worker") for c in data["cases"]}
+    )
+    day = sc.add_cases(today, new_referrals(today, 20, 3))
+    runs = []
+    for _ in range(2):
+        found = cl.solve(day, max_moves=5, time_limit=2, threads=1).to_dict()
+        found.pop("runtime_seconds")
+        runs.append(found)
+    assert runs[0] == runs[1]

@@ -9,6 +9,7 @@ problem (:mod:`caseload.problem`), solved by the modules under
 
 import logging
 
+from caseload.breakdown import Breakdown, breakdown
 from caseload.check import CheckReport, check
 from caseload.csvio import (
     read_csv_folder,
@@ -40,6 +41,7 @@ logging.getLogger("caseload").addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "Breakdown",
     "Case",
     "CaseExplanation",
     "CaseType",
@@ -58,6 +60,7 @@ __all__ = [
     "Worker",
     "WorkerRow",
     "__version__",
+    "breakdown",
     "check",
     "explain_case",
     "explain_moves",

@@ -380,7 +380,7 @@ def _points(case: dict[str, Any]) -> float:
     return float(_TYPES[case["type"]][0])
 
 
-def new_referrals(instance: dict[str, Any], count: int, seed: int = 0) -> list[dict[str, Any]]:
+def new_referrals(instance: Any, count: int, seed: int = 0) -> list[dict[str, Any]]:
     """``count`` new referrals for a generated authority, as case records.
 
     They follow the authority's case mix (types, priorities, sibling groups,
@@ -390,12 +390,15 @@ def new_referrals(instance: dict[str, Any], count: int, seed: int = 0) -> list[d
     Parameters
     ----------
     instance
-        A ``caseload-instance/1`` dict made by :func:`generate_authority`.
+        A ``caseload-instance/1`` dict made by :func:`generate_authority`, or
+        the :class:`~caseload.data.Instance` read from one.
     count
         How many cases (sibling groups count one per child).
     seed
         The same seed gives the same referrals.
     """
+    if not isinstance(instance, dict):
+        instance = instance.to_dict()
     size = instance.get("x_generator", {}).get("size", "medium")
     spec = _SPECS.get(size, _SPECS["medium"])
     out_ids = [x["id"] for x in instance["localities"] if x["id"].startswith("out_of_area")]

@@ -116,6 +116,24 @@ def with_capacity(instance: Instance, worker_id: str, capacity: float) -> Instan
     return _validated(replace(instance, workers=workers))
 
 
+def with_peak_cap(instance: Instance, cap: float) -> Instance:
+    """Every worker's capacity cut to ``cap`` percent, and the balance weight to 0.
+
+    The epsilon-constraint form of fairness: no worker above ``cap``% of
+    their capacity, the rest of the objective minimised. An allocation of the
+    capped instance is an allocation of the original one (re-read it there
+    with :func:`caseload.result.result_of`).
+
+    Raises
+    ------
+    InvalidInstanceError
+        If some worker's pinned work alone breaks the cap.
+    """
+    workers = tuple(replace(w, capacity=w.capacity * cap / 100.0) for w in instance.workers)
+    weights = replace(instance.weights, balance=0.0)
+    return _validated(replace(instance, workers=workers, weights=weights))
+
+
 def solve_all(
     instances: Mapping[str, Instance],
     *,

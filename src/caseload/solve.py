@@ -61,9 +61,11 @@ def solve(
         Daily, incremental use: keep every case with its ``current_worker``
         except at most this many (beyond those that must move because their
         worker has left or is no longer eligible), and place the cases that
-        have no current worker. Much faster than a full solve (well under a
-        second on a city authority), but the result carries no bound over
-        all allocations: it is the best found within the moves allowed.
+        have no current worker. Much faster than a full solve (about a
+        second on a city authority: with ``max_moves=0`` one exact solve,
+        usually well under a second; with moves allowed, the search for room
+        uses the time limit), but the result carries no bound over all
+        allocations: it is the best found within the moves allowed.
     stop
         Polled while solving; return ``True`` to cancel. The best allocation
         found so far is returned (never a partial one).
@@ -94,7 +96,10 @@ def solve(
         time.perf_counter() - started,
     )
     if max_moves is not None:
-        output = _incremental(compiled, max_moves, started + time_limit, seed, threads, stop)
+        work_budget = work if work is not None or threads > 1 else default_work(time_limit)
+        output = _incremental(
+            compiled, max_moves, started + time_limit, seed, threads, stop, work_budget
+        )
     else:
         output = solve_problem(
             problem,
@@ -158,6 +163,7 @@ def _incremental(
     seed: int,
     threads: int,
     stop: Callable[[], bool] | None,
+    work: float | None = None,
 ) -> SolverOutput:
     """Re-optimise around the current workers (see :mod:`caseload.solvers.incremental`)."""
     from caseload.solvers.incremental import Moves, reoptimise
@@ -182,6 +188,7 @@ def _incremental(
         seed=seed,
         threads=threads,
         stop=stop,
+        work=work,
     )
 
 
@@ -306,6 +313,9 @@ def solve_problem(
             proved, source = out.bound, out.bound_source
             if priced is not None and (proved is None or priced[0] > proved):
                 proved, source = priced
+            if out.assignment is not None and not out.proved_optimal:
+                # Unproved: a case with room and a gain could still be waiting.
+                found.append((_polish(problem, out.assignment, deadline), False))
             return _finish(problem, found, proved, source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
@@ -334,7 +344,6 @@ def _by_search(
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lns import improve
     from caseload.solvers.lp import solve_lp
-    from caseload.solvers.swap import swap_improve
 
     cancelled = stop if stop is not None else (lambda: False)
     wall_limited = False
@@ -415,7 +424,19 @@ def _by_search(
             )
         if ascended > bound:
             bound, source = ascended, "lagrangian"
+    # Packing takes about a second on a city authority; not when little is left.
     if lp is not None and lp.optimal and not cancelled():
+        if deadline - time.perf_counter() > 0.3 * budget:
+            packed = _packed_start(problem, lp, start)
+            stats["packed_objective"] = problem.objective(packed)
+            urgent = _urgent_items(problem)
+            # Never at the price of a statutory case the start places: the
+            # search may not find room for it again in the time left.
+            fewer_out = np.sum(urgent & (packed == UNASSIGNED)) <= np.sum(
+                urgent & (start == UNASSIGNED)
+            )
+            if fewer_out and problem.objective(packed) < problem.objective(start):
+                start = packed
         start, guided = _lp_guided(
             problem,
             start,
@@ -442,11 +463,7 @@ def _by_search(
     for key, value in more.items():
         lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
     stats.update(lns_stats)
-    # A last cheap polish, inside the reserve: swap left-out items for cheaper
-    # ones to drop, then offer the dropped ones elsewhere.
-    polished = greedy(problem, swap_improve(problem, best, deadline + 0.2 * _RESERVE))
-    if not problem.violations(polished) and problem.objective(polished) < problem.objective(best):
-        best = polished
+    best = _polish(problem, best, deadline)
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
@@ -516,12 +533,59 @@ def _lp_guided(
     return start, stats
 
 
+def _packed_start(problem: AssignmentProblem, lp: LPSolution, start: np.ndarray) -> np.ndarray:
+    """The Lagrangian heuristic at the LP's prices, around ``start``'s statutory placements.
+
+    The statutory-like and pinned items stay where ``start`` has them; in the
+    room they leave, every agent takes its best knapsack at the LP's item
+    prices (a tight packing, see :meth:`KnapsackLagrangian.pack`); an agent
+    over a limit (the knapsack's grid rounds points down) sheds its cheapest
+    items, and the greedy fills the rest.
+    """
+    from caseload.solvers.greedy import make_room
+    from caseload.solvers.knapsack import KnapsackLagrangian
+
+    p = problem
+    fixed = _urgent_items(p) & (start != UNASSIGNED)
+    backbone = np.where(fixed, start, UNASSIGNED)
+    room = p.limits - p.loads(p.pairs_of(backbone))
+    free = ~fixed[p.pair_item]
+    residual = AssignmentProblem(
+        num_items=p.num_items,
+        num_agents=p.num_agents,
+        pair_item=p.pair_item[free],
+        pair_agent=p.pair_agent[free],
+        pair_cost=p.pair_cost[free],
+        pair_usage=p.pair_usage[:, free],
+        limits=np.maximum(room, 0.0),
+        skip_cost=np.where(fixed, 0.0, p.skip_cost),
+        peak_weight=p.peak_weight,
+        peak_capacity=p.peak_capacity,
+        resource_names=p.resource_names,
+        peak_floor=p.peak_floor,
+    )
+    packed = KnapsackLagrangian(residual).pack(lp.lam, lp.nu)
+    packed[fixed] = start[fixed]
+    packed = make_room(p, packed, np.zeros(0, dtype=np.int64), fixed)
+    return greedy(p, packed)
+
+
 def _urgent_items(p: AssignmentProblem) -> np.ndarray:
     """Items far costlier to leave out than the median (statutory cases), or unskippable."""
     finite = p.skip_cost[np.isfinite(p.skip_cost)]
     if finite.size == 0:
         return ~np.isfinite(p.skip_cost)
     return ~np.isfinite(p.skip_cost) | (p.skip_cost >= 100.0 * max(float(np.median(finite)), 1e-9))
+
+
+def _polish(problem: AssignmentProblem, assignment: np.ndarray, deadline: float) -> np.ndarray:
+    """A last cheap polish, inside the reserve: swap left-out items for cheaper
+    ones to drop, then offer the dropped ones (and any left out) elsewhere."""
+    from caseload.solvers.swap import swap_improve
+
+    polished = greedy(problem, swap_improve(problem, assignment, deadline + 0.2 * _RESERVE))
+    better = problem.objective(polished) < problem.objective(assignment)
+    return polished if better and not problem.violations(polished) else assignment
 
 
 def _iterations(plan: float | None) -> int:

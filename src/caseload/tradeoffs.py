@@ -71,12 +71,6 @@ class FrontPoint:
         return o["total"] - self.result.weights[term] * o[term]
 
 
-def _capped(instance: Instance, cap: float) -> Instance:
-    workers = tuple(replace(w, capacity=w.capacity * cap / 100.0) for w in instance.workers)
-    weights = replace(instance.weights, balance=0.0)
-    return Instance.from_dict(replace(instance, workers=workers, weights=weights).to_dict())
-
-
 def peak_front(
     instance: Instance,
     caps: Iterable[float] = (70, 75, 80, 85, 90, 95, 100),
@@ -104,13 +98,14 @@ def peak_front(
         work admits none and is skipped), tightest first. Plot
         ``point.objective["balance"]`` against ``point.rest("balance")``.
     """
+    from caseload.scenarios import with_peak_cap
     from caseload.solve import solve
 
     points = []
     previous: Result | None = None
     for cap in sorted(caps):
         try:
-            variant = _capped(instance, cap)
+            variant = with_peak_cap(instance, cap)
         except InvalidInstanceError:
             continue  # pinned work alone breaks this cap
         found = solve(variant, time_limit=time_limit, threads=threads, seed=seed, start=previous)
@@ -142,9 +137,13 @@ def moves_front(
     """
     from caseload.solve import solve
 
-    points = []
+    points: list[FrontPoint] = []
     for budget in sorted(budgets):
         found = solve(instance, max_moves=budget, time_limit=time_limit, threads=threads, seed=seed)
+        if points and points[-1].objective["total"] < found.objective["total"]:
+            # The smaller budget's answer respects this one too: a curve that
+            # went up with more moves would only show search noise.
+            found = points[-1].result
         points.append(FrontPoint(float(budget), found, check(instance, found).ok))
     return points
 

@@ -110,3 +110,84 @@ def _even_peak(p: AssignmentProblem) -> float:
         return 0.0
     lightest = np.minimum.reduceat(p.pair_usage[0], p.item_start[:-1][np.diff(p.item_start) > 0])
     return float(min(100.0, 100.0 * lightest.sum() / p.peak_capacity[counted].sum()))
+
+
+def make_room(
+    problem: AssignmentProblem,
+    assignment: np.ndarray,
+    items: np.ndarray,
+    keep: np.ndarray,
+    preferred: np.ndarray | None = None,
+) -> np.ndarray:
+    """Place each of ``items`` by leaving out the cheapest items where it goes.
+
+    For each item (in order) every allowed agent is tried: the item goes
+    there, and that agent's items not marked ``keep`` are left out, cheapest
+    to leave out first, until every limit holds. The agent whose room costs
+    least (``preferred`` agents first among equals) wins; an item no agent can
+    make room for stays out. Agents already over a limit are brought within it
+    the same way first, so the result is feasible.
+    """
+    p = problem
+    out = assignment.copy()
+    keep = keep | ~np.isfinite(p.skip_cost)
+    slack = p.limits * (1 + 1e-9) + 1e-9
+    loads = p.loads(p.pairs_of(out))
+    for agent in np.flatnonzero(np.any(loads > slack, axis=0)).tolist():
+        _shed(p, out, loads, agent, keep, slack)
+    start = p.item_start
+    for i in items.tolist():
+        lo, hi = int(start[i]), int(start[i + 1])
+        best: tuple[float, int, list[int]] | None = None
+        for k in range(lo, hi):
+            agent = int(p.pair_agent[k])
+            need = loads[:, agent] + p.pair_usage[:, k]
+            held = np.flatnonzero((out == agent) & ~keep)
+            held = held[np.argsort(p.skip_cost[held], kind="stable")]
+            dropped: list[int] = []
+            cost = float(p.pair_cost[k])
+            for j in held.tolist():
+                if np.all(need <= slack[:, agent]):
+                    break
+                need = need - p.pair_usage[:, _pair(p, j, agent)]
+                dropped.append(j)
+                cost += float(p.skip_cost[j])
+            if not np.all(need <= slack[:, agent]):
+                continue
+            if preferred is not None and preferred[i] == agent:
+                cost -= 1e-9 * max(1.0, abs(cost))
+            if best is None or cost < best[0]:
+                best = (cost, k, dropped)
+        if best is None or best[0] >= p.skip_cost[i]:
+            continue
+        _, k, dropped = best
+        agent = int(p.pair_agent[k])
+        for j in dropped:
+            loads[:, agent] -= p.pair_usage[:, _pair(p, j, agent)]
+            out[j] = UNASSIGNED
+        out[i] = agent
+        loads[:, agent] += p.pair_usage[:, k]
+        keep[i] = True
+    return out
+
+
+def _pair(p: AssignmentProblem, item: int, agent: int) -> int:
+    lo, hi = p.item_start[item], p.item_start[item + 1]
+    return int(lo + np.searchsorted(p.pair_agent[lo:hi], agent))
+
+
+def _shed(
+    p: AssignmentProblem,
+    out: np.ndarray,
+    loads: np.ndarray,
+    agent: int,
+    keep: np.ndarray,
+    slack: np.ndarray,
+) -> None:
+    """Leave out an over-full agent's cheapest items (not ``keep``) until it fits."""
+    held = np.flatnonzero((out == agent) & ~keep)
+    for j in held[np.argsort(p.skip_cost[held], kind="stable")].tolist():
+        if np.all(loads[:, agent] <= slack[:, agent]):
+            return
+        loads[:, agent] -= p.pair_usage[:, _pair(p, j, agent)]
+        out[j] = UNASSIGNED

@@ -20,6 +20,7 @@ the caller's ``max_moves``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from caseload.problem import UNASSIGNED, AssignmentProblem, SideLimit
 from caseload.solvers.base import SolverOutput
 from caseload.solvers.cpsat import solve_cpsat
 from caseload.solvers.greedy import greedy
-from caseload.solvers.lns import _Index, sub_problem
+from caseload.solvers.lns import STEP_WORK, _Index, sub_problem
 
 #: Agents freed per step when making room for a left-out item.
 ROOM_AGENTS = 8
@@ -75,6 +76,7 @@ def reoptimise(
     seed: int = 0,
     threads: int = 2,
     stop: Callable[[], bool] | None = None,
+    work: float | None = None,
 ) -> SolverOutput:
     """Place new items and move at most ``max_moves`` held ones beyond the forced.
 
@@ -98,6 +100,11 @@ def reoptimise(
         ``perf_counter`` time by which to return.
     seed, threads, stop
         As for :func:`caseload.solvers.cpsat.solve_cpsat`.
+    work
+        A deterministic budget (CP-SAT's deterministic time; each step of the
+        room-making search is charged :data:`~caseload.solvers.lns.STEP_WORK`
+        more): with one thread, the same budget gives the same answer on any
+        machine, the deadline only guarding.
 
     Returns
     -------
@@ -130,12 +137,16 @@ def reoptimise(
     # The first solve is usually proved in a fraction of a second; half the
     # time at most, to leave the moves their turn.
     first_deadline = deadline if max_moves == 0 else (time.perf_counter() + deadline) / 2
-    best, status = _restricted(p, free, start, moves, limit, first_deadline, seed, threads, stop)
+    first_work = None if work is None else 0.5 * work
+    best, status = _restricted(
+        p, free, start, moves, limit, first_deadline, seed, threads, stop, first_work
+    )
     stats["first_status"] = status
     if SideLimit(moves.pair, moves.skip, limit).value(p, best) > limit + 1e-9:
         stats["max_moves_lifted"] = True
     if max_moves > 0:
-        best, steps = _make_room(p, best, moves, limit, deadline, seed, threads, stop)
+        room_work = None if work is None else 0.5 * work
+        best, steps = _make_room(p, best, moves, limit, deadline, seed, threads, stop, room_work)
         stats["room_steps"] = steps
     return SolverOutput(best, None, "none", statistics=stats)
 
@@ -149,6 +160,7 @@ def _make_room(
     seed: int,
     threads: int,
     stop: Callable[[], bool] | None,
+    work: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Large-neighbourhood steps that may move held items, within the budget.
 
@@ -162,11 +174,14 @@ def _make_room(
     options = np.diff(p.item_start) > 0
     best, value = start, p.objective(start)
     steps = 0
+    work_left = math.inf if work is None else work
     while deadline - time.perf_counter() > 0.05 and not (stop is not None and stop()):
         left_out = np.flatnonzero((best == UNASSIGNED) & options)
-        if left_out.size == 0:
+        if left_out.size == 0 or work_left <= 0:
             break
         weight = p.skip_cost[left_out]
+        if not weight.sum() > 0:
+            break  # nothing left out costs anything: no room worth making
         item = int(rng.choice(left_out, p=weight / weight.sum()))
         cand = p.pair_agent[p.item_start[item] : p.item_start[item + 1]]
         agents = np.sort(rng.choice(cand, size=min(ROOM_AGENTS, cand.size), replace=False))
@@ -191,8 +206,10 @@ def _make_room(
             side=side,
             stop=stop,
             reference=max(1.0, abs(sub.objective(hint))),
+            work_limit=None if work is None else min(0.5 * ROOM_SECONDS, work_left),
         )
         steps += 1
+        work_left -= float(out.statistics.get("deterministic_time", 0.0)) + STEP_WORK
         if out.assignment is None:
             continue
         candidate = best.copy()
@@ -216,6 +233,7 @@ def _restricted(
     seed: int,
     threads: int,
     stop: Callable[[], bool] | None,
+    work: float | None = None,
 ) -> tuple[np.ndarray, str]:
     """Solve with the items not ``free`` fixed where ``start`` has them.
 
@@ -253,6 +271,7 @@ def _restricted(
             stop=stop,
             # Set, so that no second solve re-proves a rounded peak: speed matters here.
             reference=max(1.0, abs(sub.objective(start))) if start_ok else None,
+            work_limit=work,
         )
 
     out = run(side)

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from caseload.problem import AssignmentProblem
+from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.solvers.lagrangian import SkipForm
 
 #: Points are rounded down to multiples of 1 / POINT_GRID for the dynamic programme.
@@ -155,6 +155,30 @@ class KnapsackLagrangian:
                 chosen.append(pairs[k])
                 at = at - need
         return float(table[tuple(int(c) for c in caps)]), np.array(chosen, dtype=np.int64)
+
+    def pack(self, lam: np.ndarray, nu: np.ndarray) -> np.ndarray:
+        """A Lagrangian heuristic: every agent's best knapsack at prices ``(lam, nu)``.
+
+        Each agent takes the items that pay most at these prices within all
+        its limits (so the packing is tight where the LP's is); an item taken
+        by several agents goes to the one for which it is cheapest. The result
+        may leave out items that must be placed and, through the grid's
+        rounding, overfill an agent slightly: callers repair it (see
+        :func:`caseload.solvers.greedy.make_room`).
+        """
+        p = self.p
+        lam = np.where(self.must, lam, np.maximum(lam, 0.0))
+        reduced = self.base_cost + lam[p.pair_item]
+        if self.beta:
+            reduced = reduced + nu[p.pair_agent] * self.util
+        taken = [self._knapsack(a, reduced)[1] for a in range(p.num_agents)]
+        pairs = np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+        pairs = pairs[np.lexsort((reduced[pairs], p.pair_item[pairs]))]
+        first = np.ones(pairs.size, dtype=bool)
+        first[1:] = p.pair_item[pairs[1:]] != p.pair_item[pairs[:-1]]
+        out = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
+        out[p.pair_item[pairs[first]]] = p.pair_agent[pairs[first]]
+        return out
 
     def evaluate(
         self, lam: np.ndarray, nu: np.ndarray, deadline: float = math.inf
