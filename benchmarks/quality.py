@@ -4,6 +4,9 @@
     python benchmarks/quality.py --sizes county --time-limit 30
     python benchmarks/quality.py --long 300 --highs 600 --sizes medium large
     python benchmarks/quality.py --gap                 # OR-Library GAP files
+    python benchmarks/quality.py --profile ci          # the CI quality gate (see gate.py)
+    python benchmarks/quality.py --profile ci --update-baseline
+    python benchmarks/quality.py --profile full        # the gate's measurement, more instances
 
 Each solve runs in its own process, so peak memory (max RSS) is measured per solve,
 and its allocation is checked by the independent checker. Solvers:
@@ -16,6 +19,10 @@ and its allocation is checked by the independent checker. Solvers:
                  (needs ``pip install highspy``; skipped otherwise)
 
 Wall-clock figures are indicative: compare ratios within one run, on one machine.
+
+``--profile`` switches to the gated, deterministic profiles of ``gate.py``: one
+thread, fixed seeds and budgets, each result compared with the committed
+baseline; a quality regression exits 1, wall time is only reported.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+import gate  # noqa: E402  (a sibling script, importable once HERE is on the path)
 
 
 def _one(args: argparse.Namespace) -> None:
@@ -202,12 +211,26 @@ def main() -> None:
     parser.add_argument("--highs", type=float, default=0.0, help="also run HiGHS this long")
     parser.add_argument("--gap", action="store_true", help="the OR-Library GAP table instead")
     parser.add_argument("--gap-time-limit", type=float, default=15.0)
+    gate.add_arguments(parser)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--instance", help=argparse.SUPPRESS)
     parser.add_argument("--solver", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profile:
+        sys.exit(
+            gate.run_profile(
+                args.profile,
+                out=args.out,
+                only=args.only,
+                update_baseline=args.update_baseline,
+                baseline_path=args.baseline,
+                repeat=args.repeat,
+            )
+        )
+    if args.update_baseline or args.repeat or args.only:
+        parser.error("--update-baseline, --repeat and --only go with --profile")
     if args.one:
         _one(args)
         return

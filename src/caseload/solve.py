@@ -337,8 +337,10 @@ def _by_search(
     """Statutory first, the LP and its bounds, then large-neighbourhood search.
 
     ``plan`` (one thread) is the deterministic work of the whole search:
-    statutory-first search 20%, the LP 15% (in GLOP's units), the main search
-    45%; the bounds and the final polish run to completion.
+    statutory-first search 15%, the LP 60% (in GLOP's units: the LP's prices
+    give the bound and guide the search, so it gets the largest share), the
+    LP-guided search 10%, the main search 20% (45% without an LP); the bounds
+    and the final polish run to completion.
     """
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
@@ -355,7 +357,7 @@ def _by_search(
         deadline,
         0.2 * budget,
         cancelled,
-        work=None if plan is None else 0.2 * plan,
+        work=None if plan is None else 0.15 * plan,
     )
     stats["urgent_first_objective"] = problem.objective(start)
     lns_stats: dict[str, float] = {}
@@ -382,7 +384,7 @@ def _by_search(
             )
             lp = pending.result()
     else:
-        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.15 * plan)
+        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.6 * plan)
         wall_limited |= time.perf_counter() >= deadline
 
     bound, source = -math.inf, "lagrangian"
@@ -444,7 +446,7 @@ def _by_search(
             seed=seed + 2,
             threads=threads,
             deadline=time.perf_counter() + 0.4 * max(0.0, deadline - time.perf_counter()),
-            work=None if plan is None else 0.2 * plan,
+            work=None if plan is None else 0.1 * plan,
             stop=cancelled,
         )
         stats.update(guided)
@@ -457,7 +459,7 @@ def _by_search(
         threads=threads,
         progress=progress,
         bound=lambda: bound,
-        work=None if plan is None else (0.25 if lp is not None and lp.optimal else 0.45) * plan,
+        work=None if plan is None else (0.2 if lp is not None and lp.optimal else 0.45) * plan,
         stop=cancelled,
     )
     for key, value in more.items():
