@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -370,9 +371,15 @@ def _by_search(
     if not use_lp:
         lp = None
     elif plan is None:
+        abandon = threading.Event()
         with ThreadPoolExecutor(max_workers=1) as pool:
             lp_deadline = time.perf_counter() + 0.75 * (deadline - time.perf_counter())
-            pending = pool.submit(solve_lp, problem, deadline=lp_deadline, stop=cancelled)
+            pending = pool.submit(
+                solve_lp,
+                problem,
+                deadline=lp_deadline,
+                stop=lambda: cancelled() or abandon.is_set(),
+            )
             start, lns_stats = improve(
                 problem,
                 start,
@@ -382,7 +389,13 @@ def _by_search(
                 progress=progress,
                 stop=lambda: pending.done() or cancelled(),
             )
-            lp = pending.result()
+            try:
+                # GLOP keeps its own time limit; this is the guard should it not.
+                lp = pending.result(timeout=max(0.0, lp_deadline + 0.5 - time.perf_counter()))
+            except TimeoutError:
+                abandon.set()  # interrupts GLOP within 50 ms
+                lp = None
+                stats["lp_abandoned"] = True
     else:
         lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.6 * plan)
         wall_limited |= time.perf_counter() >= deadline
@@ -428,17 +441,19 @@ def _by_search(
             bound, source = ascended, "lagrangian"
     # Packing takes about a second on a city authority; not when little is left.
     if lp is not None and lp.optimal and not cancelled():
-        if deadline - time.perf_counter() > 0.3 * budget:
-            packed = _packed_start(problem, lp, start)
-            stats["packed_objective"] = problem.objective(packed)
+        # With a work budget the packing always runs: a clock check would make
+        # one-thread runs differ.
+        if plan is not None or deadline - time.perf_counter() > 0.3 * budget:
             urgent = _urgent_items(problem)
-            # Never at the price of a statutory case the start places: the
-            # search may not find room for it again in the time left.
-            fewer_out = np.sum(urgent & (packed == UNASSIGNED)) <= np.sum(
-                urgent & (start == UNASSIGNED)
-            )
-            if fewer_out and problem.objective(packed) < problem.objective(start):
-                start = packed
+            out_start = int(np.sum(urgent & (start == UNASSIGNED)))
+            for around in (False, True):
+                packed = _packed_start(problem, lp, start, around_statutory=around)
+                stats[f"packed{'_around' if around else ''}_objective"] = problem.objective(packed)
+                # Never at the price of a statutory case the start places: the
+                # search may not find room for it again in the time left.
+                fewer_out = int(np.sum(urgent & (packed == UNASSIGNED))) <= out_start
+                if fewer_out and problem.objective(packed) < problem.objective(start):
+                    start = packed
         start, guided = _lp_guided(
             problem,
             start,
@@ -535,22 +550,38 @@ def _lp_guided(
     return start, stats
 
 
-def _packed_start(problem: AssignmentProblem, lp: LPSolution, start: np.ndarray) -> np.ndarray:
-    """The Lagrangian heuristic at the LP's prices, around ``start``'s statutory placements.
+def _packed_start(
+    problem: AssignmentProblem, lp: LPSolution, start: np.ndarray, *, around_statutory: bool
+) -> np.ndarray:
+    """The Lagrangian heuristic at the LP's prices, repaired.
 
-    The statutory-like and pinned items stay where ``start`` has them; in the
-    room they leave, every agent takes its best knapsack at the LP's item
-    prices (a tight packing, see :meth:`KnapsackLagrangian.pack`); an agent
-    over a limit (the knapsack's grid rounds points down) sheds its cheapest
+    Every agent takes its best knapsack at the LP's item prices (a tight
+    packing, see :meth:`KnapsackLagrangian.pack`). Either over the whole
+    problem, after which pinned and statutory-like items left out are given
+    room (:func:`~caseload.solvers.greedy.make_room`, preferring the agent
+    ``start`` gives them); or ``around_statutory``: those items stay where
+    ``start`` has them and the knapsacks fill the room they leave. Agents
+    over a limit (the knapsack's grid rounds points down) shed their cheapest
     items, and the greedy fills the rest.
     """
     from caseload.solvers.greedy import make_room
     from caseload.solvers.knapsack import KnapsackLagrangian
 
     p = problem
-    fixed = _urgent_items(p) & (start != UNASSIGNED)
-    backbone = np.where(fixed, start, UNASSIGNED)
-    room = p.limits - p.loads(p.pairs_of(backbone))
+    must = ~np.isfinite(p.skip_cost)
+    urgent = _urgent_items(p)
+    if not around_statutory:
+        packed = KnapsackLagrangian(p).pack(lp.lam, lp.nu)
+        todo = np.flatnonzero(
+            (urgent | must) & (packed == UNASSIGNED) & (np.diff(p.item_start) > 0)
+        )
+        todo = todo[np.argsort(-np.where(must[todo], np.inf, p.skip_cost[todo]), kind="stable")]
+        packed = make_room(p, packed, todo[must[todo]], must & (packed != UNASSIGNED))
+        keep = (urgent | must) & (packed != UNASSIGNED)
+        packed = make_room(p, packed, todo[~must[todo]], keep, preferred=start)
+        return greedy(p, packed)
+    fixed = (urgent | must) & (start != UNASSIGNED)
+    room = p.limits - p.loads(p.pairs_of(np.where(fixed, start, UNASSIGNED)))
     free = ~fixed[p.pair_item]
     residual = AssignmentProblem(
         num_items=p.num_items,
