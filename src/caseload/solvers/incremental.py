@@ -137,6 +137,8 @@ def reoptimise(
     # The first solve is usually proved in a fraction of a second; half the
     # time at most, to leave the moves their turn.
     first_deadline = deadline if max_moves == 0 else (time.perf_counter() + deadline) / 2
+    if work is not None:
+        first_deadline = deadline  # the work budget splits the time; the clock only guards
     first_work = None if work is None else 0.5 * work
     best, status = _restricted(
         p, free, start, moves, limit, first_deadline, seed, threads, stop, first_work
