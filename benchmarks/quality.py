@@ -197,6 +197,21 @@ def gap_files(args: argparse.Namespace) -> None:
     print(f"\nslowest: {worst:.1f} s")
 
 
+def _peers(args: argparse.Namespace) -> None:
+    """The release tables: the peers side by side on medium, large and county
+    authorities (two threads, wall-clock budgets), then the GAP files."""
+    print(f"<!-- {' '.join(sys.argv)} ; {time.strftime('%Y-%m-%d')} ; {os.cpu_count()} cores -->")
+    with tempfile.TemporaryDirectory() as tmp:
+        for sizes, limit, solvers in (
+            (["medium", "large"], 10.0, ["caseload", "greedy", "cpsat"]),
+            (["county"], 30.0, ["caseload", "greedy"]),
+        ):
+            table = argparse.Namespace(**{**vars(args), "sizes": sizes, "seeds": [0, 1, 2]})
+            table.time_limit, table.solvers = limit, solvers
+            authorities(table, Path(tmp))
+    gap_files(args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,16 +234,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.profile:
-        sys.exit(
-            gate.run_profile(
-                args.profile,
-                out=args.out,
-                only=args.only,
-                update_baseline=args.update_baseline,
-                baseline_path=args.baseline,
-                repeat=args.repeat,
-            )
+        status = gate.run_profile(
+            args.profile,
+            out=args.out,
+            only=args.only,
+            update_baseline=args.update_baseline,
+            baseline_path=args.baseline,
+            repeat=args.repeat,
         )
+        if args.profile == "full" and not args.only:
+            _peers(args)
+        sys.exit(status)
     if args.update_baseline or args.repeat or args.only:
         parser.error("--update-baseline, --repeat and --only go with --profile")
     if args.one:
