@@ -108,6 +108,34 @@ class AssignmentProblem:
         if not np.array_equal(order, np.arange(order.size)):
             raise ValueError("pairs must be sorted by item, then agent")
 
+    def restricted(
+        self,
+        keep: np.ndarray,
+        *,
+        skip_cost: np.ndarray | None = None,
+        limits: np.ndarray | None = None,
+    ) -> AssignmentProblem:
+        """The same items and agents with only the pairs in mask ``keep``.
+
+        ``skip_cost`` and ``limits`` replace the problem's where given (to fix
+        items, make them unskippable with one pair left; to pack around
+        fixed items, pass the room they leave). The incumbent is dropped.
+        """
+        return AssignmentProblem(
+            num_items=self.num_items,
+            num_agents=self.num_agents,
+            pair_item=self.pair_item[keep],
+            pair_agent=self.pair_agent[keep],
+            pair_cost=self.pair_cost[keep],
+            pair_usage=self.pair_usage[:, keep],
+            limits=self.limits if limits is None else limits,
+            skip_cost=self.skip_cost if skip_cost is None else skip_cost,
+            peak_weight=self.peak_weight,
+            peak_capacity=self.peak_capacity,
+            resource_names=self.resource_names,
+            peak_floor=self.peak_floor,
+        )
+
     @property
     def num_pairs(self) -> int:
         """Number of allowed (item, agent) pairs."""

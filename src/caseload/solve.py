@@ -523,20 +523,7 @@ def _lp_guided(
     if out_in_lp is not None:
         # Left out by both: their pairs go, which shrinks the search further.
         keep &= ~(out_in_lp & (base == UNASSIGNED))[p.pair_item]
-    sub = AssignmentProblem(
-        num_items=p.num_items,
-        num_agents=p.num_agents,
-        pair_item=p.pair_item[keep],
-        pair_agent=p.pair_agent[keep],
-        pair_cost=p.pair_cost[keep],
-        pair_usage=p.pair_usage[:, keep],
-        limits=p.limits,
-        skip_cost=np.where(fixed, np.inf, p.skip_cost),
-        peak_weight=p.peak_weight,
-        peak_capacity=p.peak_capacity,
-        resource_names=p.resource_names,
-        peak_floor=p.peak_floor,
-    )
+    sub = p.restricted(keep, skip_cost=np.where(fixed, np.inf, p.skip_cost))
     found, _ = improve(
         sub, base, deadline=deadline, seed=seed, threads=threads, work=work, stop=stop
     )
@@ -583,19 +570,10 @@ def _packed_start(
     fixed = (urgent | must) & (start != UNASSIGNED)
     room = p.limits - p.loads(p.pairs_of(np.where(fixed, start, UNASSIGNED)))
     free = ~fixed[p.pair_item]
-    residual = AssignmentProblem(
-        num_items=p.num_items,
-        num_agents=p.num_agents,
-        pair_item=p.pair_item[free],
-        pair_agent=p.pair_agent[free],
-        pair_cost=p.pair_cost[free],
-        pair_usage=p.pair_usage[:, free],
-        limits=np.maximum(room, 0.0),
+    residual = p.restricted(
+        free,
         skip_cost=np.where(fixed, 0.0, p.skip_cost),
-        peak_weight=p.peak_weight,
-        peak_capacity=p.peak_capacity,
-        resource_names=p.resource_names,
-        peak_floor=p.peak_floor,
+        limits=np.maximum(room, 0.0),
     )
     packed = KnapsackLagrangian(residual).pack(lp.lam, lp.nu)
     packed[fixed] = start[fixed]

@@ -244,21 +244,8 @@ def _restricted(
     """
     fixed = ~free & (start != UNASSIGNED)
     mask = ~fixed[p.pair_item] | (p.pair_agent == start[p.pair_item])
-    sub = AssignmentProblem(
-        num_items=p.num_items,
-        num_agents=p.num_agents,
-        pair_item=p.pair_item[mask],
-        pair_agent=p.pair_agent[mask],
-        pair_cost=p.pair_cost[mask],
-        pair_usage=p.pair_usage[:, mask],
-        limits=p.limits,
-        # A fixed item keeps its one pair and must stay there.
-        skip_cost=np.where(fixed, np.inf, p.skip_cost),
-        peak_weight=p.peak_weight,
-        peak_capacity=p.peak_capacity,
-        resource_names=p.resource_names,
-        peak_floor=p.peak_floor,
-    )
+    # A fixed item keeps its one pair and must stay there.
+    sub = p.restricted(mask, skip_cost=np.where(fixed, np.inf, p.skip_cost))
     side = SideLimit(moves.pair[mask], moves.skip, limit)
     start_ok = not sub.violations(start) and side.value(sub, start) <= limit + 1e-9
 
