@@ -150,6 +150,9 @@ def reoptimise(
         room_work = None if work is None else 0.5 * work
         best, steps = _make_room(p, best, moves, limit, deadline, seed, threads, stop, room_work)
         stats["room_steps"] = steps
+    if work is not None and time.perf_counter() >= deadline - 0.05:
+        # The clock, not the work budget, ended the search: it may not repeat.
+        stats["wall_limited"] = 1
     return SolverOutput(best, None, "none", statistics=stats)
 
 
@@ -201,7 +204,13 @@ def _make_room(
         side = SideLimit(moves.pair[global_pairs], moves.skip[items], limit - used)
         out = solve_cpsat(
             sub,
-            time_limit=max(0.02, min(ROOM_SECONDS, deadline - time.perf_counter())),
+            # With a work budget the work limit ends each step; the clock only guards.
+            time_limit=max(
+                0.02,
+                deadline - time.perf_counter()
+                if work is not None
+                else min(ROOM_SECONDS, deadline - time.perf_counter()),
+            ),
             seed=int(rng.integers(2**31 - 1)),
             threads=threads,
             hint=hint,
