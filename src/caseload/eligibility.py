@@ -81,3 +81,26 @@ def eligible_pairs_of(instance: Instance, pairs: Iterable[tuple[Case, Worker]]) 
     return [
         is_eligible(instance, c, w, float(minutes[loc[w.base], loc[c.location]])) for c, w in pairs
     ]
+
+
+def why_not_eligible(instance: Instance, worker: Worker, case: Case, minutes: float) -> str | None:
+    """The first eligibility rule ``worker`` fails for ``case``, in plain words, or ``None``.
+
+    ``minutes`` is the travel time from the worker's base to the case's
+    location (``inf`` when unreachable). The words complete "N workers ...",
+    for explanations that count workers by the rule that rules them out.
+    """
+    if not set(case.skills) <= set(worker.skills):
+        return "lack a required skill"
+    if case.type in worker.excluded_case_types:
+        return "do not take this case type"
+    if worker.id in case.excluded_workers:
+        return "have a conflict of interest"
+    too_far = worker.max_travel_minutes is not None and minutes > worker.max_travel_minutes
+    if not np.isfinite(minutes) or too_far:
+        return "are too far away"
+    if instance.points(case) > worker.capacity or (
+        worker.max_cases is not None and worker.max_cases < 1
+    ):
+        return "have too little capacity"
+    return None

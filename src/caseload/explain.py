@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from caseload.data import TERMS, Instance
+from caseload.eligibility import why_not_eligible
 from caseload.errors import InvalidInstanceError, Problem
 from caseload.result import Result
 from caseload.travel import travel_matrix
@@ -295,22 +296,11 @@ def _ineligible(
             continue
         for cid in group:
             c = instance.cases[pic.cidx[cid]]
-            t = pic.minutes[pic.loc[w.base], pic.loc[c.location]]
-            if not set(c.skills) <= set(w.skills):
-                counts["lack a required skill"] += 1
-            elif c.type in w.excluded_case_types:
-                counts["do not take this case type"] += 1
-            elif w.id in c.excluded_workers:
-                counts["have a conflict of interest"] += 1
-            elif not np.isfinite(t) or (
-                w.max_travel_minutes is not None and t > w.max_travel_minutes
-            ):
-                counts["are too far away"] += 1
-            elif instance.points(c) > w.capacity or (w.max_cases is not None and w.max_cases < 1):
-                counts["have too little capacity"] += 1
-            else:
-                continue
-            break
+            t = float(pic.minutes[pic.loc[w.base], pic.loc[c.location]])
+            why = why_not_eligible(instance, w, c, t)
+            if why is not None:
+                counts[why] += 1
+                break
     return dict(counts.most_common())
 
 

@@ -224,20 +224,15 @@ def _why_nobody(compiled: Compiled, i: int) -> str:
     """Which eligibility rule rules out most workers for case ``i``."""
     inst = compiled.instance
     case = inst.cases[i]
+    from caseload.eligibility import why_not_eligible
+
     loc = {x.id: k for k, x in enumerate(inst.localities)}
     counts: Counter[str] = Counter()
     for w in inst.workers:
-        t = compiled.minutes[loc[w.base], loc[case.location]]
-        if not set(case.skills) <= set(w.skills):
-            counts["lack a required skill"] += 1
-        if case.type in w.excluded_case_types:
-            counts["are excluded from its case type"] += 1
-        if w.id in case.excluded_workers:
-            counts["have a conflict of interest"] += 1
-        if not np.isfinite(t) or (w.max_travel_minutes is not None and t > w.max_travel_minutes):
-            counts["are too far away"] += 1
-        if inst.points(case) > w.capacity or (w.max_cases is not None and w.max_cases < 1):
-            counts["have too little capacity"] += 1
+        t = float(compiled.minutes[loc[w.base], loc[case.location]])
+        why = why_not_eligible(inst, w, case, t)
+        if why is not None:
+            counts[why] += 1
     if not inst.workers:
         return "the instance has no workers"
     parts = [f"{v} {k}" for k, v in counts.most_common(3)]
