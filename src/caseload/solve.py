@@ -528,7 +528,7 @@ def _lp_guided(
         # Left out by both: their pairs go, which shrinks the search further.
         keep &= ~(out_in_lp & (base == UNASSIGNED))[p.pair_item]
     sub = p.restricted(keep, skip_cost=np.where(fixed, np.inf, p.skip_cost))
-    found, _ = improve(
+    found, more = improve(
         sub, base, deadline=deadline, seed=seed, threads=threads, work=work, stop=stop
     )
     stats: dict[str, object] = {
@@ -536,6 +536,8 @@ def _lp_guided(
         "guided_pairs": sub.num_pairs,
         "guided_objective": p.objective(found),
     }
+    if more.get("wall_limited"):
+        stats["wall_limited"] = 1
     if not p.violations(found) and p.objective(found) < p.objective(start):
         return found, stats
     return start, stats
