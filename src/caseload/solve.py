@@ -18,6 +18,7 @@ from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.result import Result, evaluate, moves_of, unallocated_reasons, worker_rows
 from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.greedy import greedy
+from caseload.solvers.repair import place_urgent
 
 if TYPE_CHECKING:
     from caseload.solvers.lp import LPSolution
@@ -410,10 +411,19 @@ def _by_search(
         bound, source = lag.consider(lp.mu, lp.nu), "lp"
         stats["lp_optimal"] = lp.optimal
         stats["lp_bound"] = bound
-        rounded = greedy(problem, lp.integral_part(problem))
-        better = problem.objective(rounded) < problem.objective(start)
-        if better and not problem.violations(rounded):
-            start = rounded
+        if lp.optimal and not cancelled():
+            rounded = place_urgent(
+                problem,
+                _lp_rounded(problem, lp),
+                _urgent_items(problem),
+                seconds=max(0.0, 0.2 * (deadline - time.perf_counter())),
+                seed=seed + 3,
+                threads=threads,
+                work=None if plan is None else 0.02 * plan,
+            )
+            stats["rounded_objective"] = problem.objective(rounded)
+            if _rank(problem, rounded) < _rank(problem, start):
+                start = rounded
         knap = KnapsackLagrangian(problem)
         if cancelled():
             knap_deadline = time.perf_counter()
@@ -585,6 +595,32 @@ def _packed_start(
     packed[fixed] = start[fixed]
     packed = make_room(p, packed, np.zeros(0, dtype=np.int64), fixed)
     return greedy(p, packed)
+
+
+def _lp_rounded(p: AssignmentProblem, lp: LPSolution) -> np.ndarray:
+    """The LP's whole assignments, its split items given room, then the greedy.
+
+    Items the LP splits between agents (or places in part) are placed, costliest
+    first, where leaving out the cheapest items makes room for them at least
+    cost (:func:`~caseload.solvers.greedy.make_room`); the whole and urgent
+    items already placed are kept. Most items are whole in an optimal LP
+    solution, so this keeps the LP's choice of which items to leave out.
+    """
+    from caseload.solvers.greedy import make_room
+
+    whole = lp.integral_part(p)
+    must = ~np.isfinite(p.skip_cost)
+    share = np.bincount(p.pair_item, weights=lp.x, minlength=p.num_items)
+    todo = np.flatnonzero((whole == UNASSIGNED) & (share > 1e-6))
+    todo = todo[np.argsort(-np.where(must[todo], np.inf, p.skip_cost[todo]), kind="stable")]
+    keep = (_urgent_items(p) | must) & (whole != UNASSIGNED)
+    return greedy(p, make_room(p, whole, todo, keep))
+
+
+def _rank(p: AssignmentProblem, assignment: np.ndarray) -> tuple[int, float]:
+    """Urgent items left out, then the objective: smaller is better."""
+    out = int(np.sum(_urgent_items(p) & (assignment == UNASSIGNED)))
+    return out, p.objective(assignment)
 
 
 def _urgent_items(p: AssignmentProblem) -> np.ndarray:
