@@ -135,21 +135,28 @@ def make_room(
     loads = p.loads(p.pairs_of(out))
     for agent in np.flatnonzero(np.any(loads > slack, axis=0)).tolist():
         _shed(p, out, loads, agent, keep, slack)
+    # The items each agent could give up, cheapest to leave out first, kept up
+    # to date rather than searched for per pair.
+    order = np.argsort(p.skip_cost, kind="stable")
+    movable = order[(out[order] != UNASSIGNED) & ~keep[order]]
+    held: list[list[int]] = [[] for _ in range(p.num_agents)]
+    for j in movable.tolist():
+        held[int(out[j])].append(j)
     start = p.item_start
     for i in items.tolist():
+        if out[i] != UNASSIGNED:
+            continue  # already placed
         lo, hi = int(start[i]), int(start[i + 1])
         best: tuple[float, int, list[int]] | None = None
         for k in range(lo, hi):
             agent = int(p.pair_agent[k])
             need = loads[:, agent] + p.pair_usage[:, k]
-            held = np.flatnonzero((out == agent) & ~keep)
-            held = held[np.argsort(p.skip_cost[held], kind="stable")]
             dropped: list[int] = []
             cost = float(p.pair_cost[k])
-            for j in held.tolist():
+            for j in held[agent]:
                 if np.all(need <= slack[:, agent]):
                     break
-                need = need - p.pair_usage[:, _pair(p, j, agent)]
+                need = need - p.pair_usage[:, _pair(p, start, j, agent)]
                 dropped.append(j)
                 cost += float(p.skip_cost[j])
             if not np.all(need <= slack[:, agent]):
@@ -163,16 +170,17 @@ def make_room(
         _, k, dropped = best
         agent = int(p.pair_agent[k])
         for j in dropped:
-            loads[:, agent] -= p.pair_usage[:, _pair(p, j, agent)]
+            loads[:, agent] -= p.pair_usage[:, _pair(p, start, j, agent)]
             out[j] = UNASSIGNED
+        del held[agent][: len(dropped)]
         out[i] = agent
         loads[:, agent] += p.pair_usage[:, k]
         keep[i] = True
     return out
 
 
-def _pair(p: AssignmentProblem, item: int, agent: int) -> int:
-    lo, hi = p.item_start[item], p.item_start[item + 1]
+def _pair(p: AssignmentProblem, start: np.ndarray, item: int, agent: int) -> int:
+    lo, hi = start[item], start[item + 1]
     return int(lo + np.searchsorted(p.pair_agent[lo:hi], agent))
 
 
@@ -185,9 +193,10 @@ def _shed(
     slack: np.ndarray,
 ) -> None:
     """Leave out an over-full agent's cheapest items (not ``keep``) until it fits."""
+    start = p.item_start
     held = np.flatnonzero((out == agent) & ~keep)
     for j in held[np.argsort(p.skip_cost[held], kind="stable")].tolist():
         if np.all(loads[:, agent] <= slack[:, agent]):
             return
-        loads[:, agent] -= p.pair_usage[:, _pair(p, j, agent)]
+        loads[:, agent] -= p.pair_usage[:, _pair(p, start, j, agent)]
         out[j] = UNASSIGNED

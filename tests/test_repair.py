@@ -1,0 +1,94 @@
+"""The statutory repair and the LP rounding: hand-checked chains and invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+
+from caseload import Instance
+from caseload.compile import compile_instance
+from caseload.problem import UNASSIGNED, AssignmentProblem
+from caseload.solvers.greedy import greedy
+from caseload.solvers.repair import place_urgent
+from strategies import instances
+
+
+def chain_problem() -> AssignmentProblem:
+    """Two agents of 2 points. Urgent item 0 (2 points) can go to either agent,
+    urgent item 1 (2 points) only to agent 0, item 2 (1 point) only to agent 1."""
+    return AssignmentProblem(
+        num_items=3,
+        num_agents=2,
+        pair_item=np.array([0, 0, 1, 2]),
+        pair_agent=np.array([0, 1, 0, 1]),
+        pair_cost=np.zeros(4),
+        pair_usage=np.array([[2.0, 2.0, 2.0, 1.0]]),
+        limits=np.array([[2.0, 2.0]]),
+        skip_cost=np.array([1e6, 1e6, 1.0]),
+        peak_weight=0.0,
+        peak_capacity=np.zeros(2),
+        resource_names=("points",),
+    )
+
+
+def test_a_left_out_urgent_item_is_placed_by_moving_another():
+    p = chain_problem()
+    urgent = np.array([True, True, False])
+    # Item 0 sits where item 1 must go; item 2 fills agent 1.
+    start = np.array([0, UNASSIGNED, 1])
+    assert not p.violations(start)
+    repaired = place_urgent(p, start, urgent, seconds=5.0, threads=1, work=1.0)
+    # The only allocation placing both urgent items: item 0 moves to agent 1,
+    # item 2 (cheapest) makes way.
+    assert repaired.tolist() == [1, 0, UNASSIGNED]
+    assert p.objective(repaired) == 1.0
+    assert p.objective(start) == 1e6
+
+
+def test_nothing_to_repair_returns_the_same_allocation():
+    p = chain_problem()
+    urgent = np.array([True, True, False])
+    start = np.array([1, 0, UNASSIGNED])
+    assert place_urgent(p, start, urgent, seconds=1.0).tolist() == start.tolist()
+
+
+def test_an_urgent_item_that_cannot_fit_stays_out():
+    p = chain_problem()
+    # Item 0 can only go to agent 0 too: the two urgent items compete for one place.
+    q = p.restricted(np.array([True, False, True, True]))
+    urgent = np.array([True, True, False])
+    start = np.array([0, UNASSIGNED, 1])
+    repaired = place_urgent(q, start, urgent, seconds=2.0)
+    assert not q.violations(repaired)
+    assert int(np.sum(urgent & (repaired == UNASSIGNED))) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances(max_workers=4, max_cases=8))
+def test_repair_never_leaves_more_statutory_out_and_stays_feasible(inst: Instance) -> None:
+    p = compile_instance(inst).problem
+    urgent = ~np.isfinite(p.skip_cost) | (p.skip_cost >= 1e6)
+    start = greedy(p, np.full(p.num_items, UNASSIGNED, dtype=np.int64))
+    repaired = place_urgent(p, start, urgent, seconds=2.0, threads=1, work=0.5)
+    assert not p.violations(repaired)
+    before = int(np.sum(urgent & (start == UNASSIGNED)))
+    after = int(np.sum(urgent & (repaired == UNASSIGNED)))
+    assert after <= before
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(max_workers=4, max_cases=8))
+def test_lp_rounding_is_feasible_and_keeps_pinned_cases(inst: Instance) -> None:
+    import time
+
+    from caseload.solve import _lp_rounded
+    from caseload.solvers.lp import solve_lp
+
+    p = compile_instance(inst).problem
+    lp = solve_lp(p, deadline=time.perf_counter() + 10.0)
+    if lp is None or not lp.optimal:
+        return  # an LP with no feasible point: nothing to round
+    rounded = _lp_rounded(p, lp)
+    assert not p.violations(rounded)
+    must = ~np.isfinite(p.skip_cost) & (np.diff(p.item_start) > 0)
+    assert np.all(rounded[must] != UNASSIGNED)
