@@ -453,21 +453,15 @@ def _by_search(
             )
         if ascended > bound:
             bound, source = ascended, "lagrangian"
-    # Packing takes about a second on a city authority; not when little is left.
     if lp is not None and lp.optimal and not cancelled():
-        # With a work budget the packing always runs: a clock check would make
-        # one-thread runs differ.
-        if plan is not None or deadline - time.perf_counter() > 0.3 * budget:
-            urgent = _urgent_items(problem)
-            out_start = int(np.sum(urgent & (start == UNASSIGNED)))
-            for around in (False, True):
-                packed = _packed_start(problem, lp, start, around_statutory=around)
-                stats[f"packed{'_around' if around else ''}_objective"] = problem.objective(packed)
-                # Never at the price of a statutory case the start places: the
-                # search may not find room for it again in the time left.
-                fewer_out = int(np.sum(urgent & (packed == UNASSIGNED))) <= out_start
-                if fewer_out and problem.objective(packed) < problem.objective(start):
-                    start = packed
+        # Packing whole knapsacks at the LP's prices around the statutory items
+        # sometimes beats the rounding where capacity is loose (a large
+        # authority); over the whole problem it never did, so it is not tried.
+        packed = _packed_start(problem, lp, start)
+        stats["packed_objective"] = problem.objective(packed)
+        # Never at the price of a statutory case the start places.
+        if _rank(problem, packed) < _rank(problem, start):
+            start = packed
         start, guided = _lp_guided(
             problem,
             start,
@@ -565,37 +559,21 @@ def _lp_guided(
     return start, stats
 
 
-def _packed_start(
-    problem: AssignmentProblem, lp: LPSolution, start: np.ndarray, *, around_statutory: bool
-) -> np.ndarray:
-    """The Lagrangian heuristic at the LP's prices, repaired.
+def _packed_start(problem: AssignmentProblem, lp: LPSolution, start: np.ndarray) -> np.ndarray:
+    """The Lagrangian heuristic at the LP's prices, around the statutory items.
 
-    Every agent takes its best knapsack at the LP's item prices (a tight
-    packing, see :meth:`KnapsackLagrangian.pack`). Either over the whole
-    problem, after which pinned and statutory-like items left out are given
-    room (:func:`~caseload.solvers.greedy.make_room`, preferring the agent
-    ``start`` gives them); or ``around_statutory``: those items stay where
-    ``start`` has them and the knapsacks fill the room they leave. Agents
-    over a limit (the knapsack's grid rounds points down) shed their cheapest
-    items, and the greedy fills the rest.
+    Pinned and statutory-like items stay where ``start`` has them; every agent
+    then takes its best knapsack (see :meth:`KnapsackLagrangian.pack`) at the
+    LP's item prices in the room they leave. Agents over a limit (the
+    knapsack's grid rounds points down) shed their cheapest items, and the
+    greedy fills the rest.
     """
     from caseload.solvers.greedy import make_room
     from caseload.solvers.knapsack import KnapsackLagrangian
 
     p = problem
     must = ~np.isfinite(p.skip_cost)
-    urgent = _urgent_items(p)
-    if not around_statutory:
-        packed = KnapsackLagrangian(p).pack(lp.lam, lp.nu)
-        todo = np.flatnonzero(
-            (urgent | must) & (packed == UNASSIGNED) & (np.diff(p.item_start) > 0)
-        )
-        todo = todo[np.argsort(-np.where(must[todo], np.inf, p.skip_cost[todo]), kind="stable")]
-        packed = make_room(p, packed, todo[must[todo]], must & (packed != UNASSIGNED))
-        keep = (urgent | must) & (packed != UNASSIGNED)
-        packed = make_room(p, packed, todo[~must[todo]], keep, preferred=start)
-        return greedy(p, packed)
-    fixed = (urgent | must) & (start != UNASSIGNED)
+    fixed = (_urgent_items(p) | must) & (start != UNASSIGNED)
     room = p.limits - p.loads(p.pairs_of(np.where(fixed, start, UNASSIGNED)))
     free = ~fixed[p.pair_item]
     residual = p.restricted(
