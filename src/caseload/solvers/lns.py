@@ -68,6 +68,7 @@ class _Job:
             threads=1,
             hint=self.hint,
             work_limit=self.work,
+            presolve=False,
         )
 
     def global_agents(self, local: np.ndarray) -> np.ndarray:
