@@ -30,7 +30,7 @@ INITIAL_AGENTS = 8
 #: Left-out items offered per freed agent in a sub-problem.
 FREE_PER_AGENT = 20
 #: Wall-clock seconds per sub-problem: many quick steps beat a few long ones.
-SUB_SECONDS = 0.1
+SUB_SECONDS = 0.05
 #: Deterministic work charged per step for building it in Python, so that a
 #: one-thread budget also accounts for the time CP-SAT does not count.
 STEP_WORK = 0.02
