@@ -92,3 +92,28 @@ def test_lp_rounding_is_feasible_and_keeps_pinned_cases(inst: Instance) -> None:
     assert not p.violations(rounded)
     must = ~np.isfinite(p.skip_cost) & (np.diff(p.item_start) > 0)
     assert np.all(rounded[must] != UNASSIGNED)
+
+
+def test_search_path_handles_a_last_item_with_nowhere_to_go():
+    from caseload.solve import solve_problem
+
+    p = chain_problem()
+    # A fourth item with no allowed agent, last in the item order.
+    q = AssignmentProblem(
+        num_items=4,
+        num_agents=2,
+        pair_item=p.pair_item,
+        pair_agent=p.pair_agent,
+        pair_cost=p.pair_cost,
+        pair_usage=p.pair_usage,
+        limits=p.limits,
+        skip_cost=np.array([1e6, 1e6, 1.0, 5.0]),
+        peak_weight=0.0,
+        peak_capacity=np.zeros(2),
+        resource_names=("points",),
+    )
+    out = solve_problem(q, time_limit=3.0, strategy="lns", threads=1, work=0.5)
+    assert out.assignment is not None
+    assert out.assignment.tolist() == [1, 0, UNASSIGNED, UNASSIGNED]
+    assert q.objective(out.assignment) == 6.0
+    assert out.bound is not None and out.bound <= 6.0 + 1e-9

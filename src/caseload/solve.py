@@ -531,7 +531,7 @@ def _lp_guided(
 
     p = problem
     whole = lp.integral_part(p)
-    out_in_lp = np.add.reduceat(lp.x, p.item_start[:-1]) < 1e-6 if p.num_pairs else None
+    out_in_lp = _lp_share(p, lp) < 1e-6
     completed = greedy(p, whole)
     urgent = _urgent_items(p)
     placed = int(np.sum(urgent & (completed != UNASSIGNED)))
@@ -540,12 +540,17 @@ def _lp_guided(
     else:
         fixed, base, mode = (whole != UNASSIGNED) & (whole == start), start, "rins"
     keep = ~fixed[p.pair_item] | (p.pair_agent == base[p.pair_item])
-    if out_in_lp is not None:
-        # Left out by both: their pairs go, which shrinks the search further.
-        keep &= ~(out_in_lp & (base == UNASSIGNED))[p.pair_item]
+    # Left out by both: their pairs go, which shrinks the search further.
+    keep &= ~(out_in_lp & (base == UNASSIGNED))[p.pair_item]
     sub = p.restricted(keep, skip_cost=np.where(fixed, np.inf, p.skip_cost))
     found, more = improve(
-        sub, base, deadline=deadline, seed=seed, threads=threads, work=work, stop=stop
+        sub,
+        base,
+        deadline=deadline,
+        seed=seed,
+        threads=threads,
+        work=work,
+        stop=stop,
     )
     stats: dict[str, object] = {
         "guided_mode": mode,
@@ -600,11 +605,15 @@ def _lp_rounded(p: AssignmentProblem, lp: LPSolution) -> np.ndarray:
 
     whole = lp.integral_part(p)
     must = ~np.isfinite(p.skip_cost)
-    share = np.bincount(p.pair_item, weights=lp.x, minlength=p.num_items)
-    todo = np.flatnonzero((whole == UNASSIGNED) & (share > 1e-6))
+    todo = np.flatnonzero((whole == UNASSIGNED) & (_lp_share(p, lp) > 1e-6))
     todo = todo[np.argsort(-np.where(must[todo], np.inf, p.skip_cost[todo]), kind="stable")]
     keep = (_urgent_items(p) | must) & (whole != UNASSIGNED)
     return greedy(p, make_room(p, whole, todo, keep))
+
+
+def _lp_share(p: AssignmentProblem, lp: LPSolution) -> np.ndarray:
+    """How much of each item the LP places (0 to 1)."""
+    return np.bincount(p.pair_item, weights=lp.x, minlength=p.num_items)
 
 
 def _rank(p: AssignmentProblem, assignment: np.ndarray) -> tuple[int, float]:
