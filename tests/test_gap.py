@@ -80,3 +80,38 @@ def test_job_that_fits_nowhere_is_infeasible():
     (p,) = parse_gap("2 2\n1 1\n1 1\n3 1\n3 1\n2 2\n")
     out = solve_gap(p, time_limit=5, threads=1)
     assert out["status"] == "infeasible"
+
+
+def _type_d(m: int, n: int, seed: int) -> str:
+    """A tight type-D generalised assignment problem (Chu and Beasley's recipe)."""
+    rng = np.random.default_rng(seed)
+    usage = rng.integers(1, 101, size=(m, n))
+    cost = 111 - usage + rng.integers(-10, 11, size=(m, n))
+    capacity = (0.8 * usage.sum(axis=1) / m).astype(int)
+    rows = [f"{m} {n}", *(" ".join(map(str, r)) for r in cost)]
+    rows += [*(" ".join(map(str, r)) for r in usage), " ".join(map(str, capacity))]
+    return "\n".join(rows)
+
+
+def test_tight_problem_the_greedy_cannot_fill_is_solved_by_search():
+    from caseload.problem import UNASSIGNED
+    from caseload.solve import solve_problem
+    from caseload.solvers.greedy import greedy
+
+    gap = parse_gap(_type_d(8, 80, seed=3))[0]
+    p = gap.to_problem()
+    # The premise: the greedy leaves jobs out, so search starts from no allocation.
+    assert np.any(greedy(p) == UNASSIGNED)
+    out = solve_problem(p, time_limit=10.0, strategy="lns", threads=1, work=1.0)
+    assert out.statistics["soft_must_left_out"] == 0
+    assert out.assignment is not None
+    assert np.all(out.assignment != UNASSIGNED)
+    assert not p.violations(out.assignment)
+    value = p.objective(out.assignment)
+    assert out.bound is not None and out.bound <= value + 1e-9
+    # Every job placed within capacity, and the bound is a real one: the exact
+    # optimum (CP-SAT on the full model) lies between the two.
+    exact = solve_problem(p, time_limit=10.0, strategy="cpsat", threads=2)
+    assert exact.assignment is not None
+    optimum = p.objective(exact.assignment)
+    assert out.bound <= optimum + 1e-6 <= value + 1e-6

@@ -286,6 +286,9 @@ def solve_problem(
         )
         return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
 
+    if strategy == "lns" and not start_ok:
+        return _soft_search(problem, stats, seed, threads, deadline, budget, progress, stop, plan)
+
     if strategy == "cpsat" or not start_ok:
         # A small problem's LP is quick, and its prices often bound better than
         # CP-SAT manages in the time left.
@@ -326,6 +329,43 @@ def solve_problem(
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
     return _by_search(problem, start, stats, seed, threads, deadline, budget, progress, stop, plan)
+
+
+def _soft_search(
+    problem: AssignmentProblem,
+    stats: dict[str, object],
+    seed: int,
+    threads: int,
+    deadline: float,
+    budget: float,
+    progress: Callable[[Progress], bool | None] | None,
+    stop: Callable[[], bool] | None,
+    plan: float | None,
+) -> SolverOutput:
+    """Search a large problem whose must-assign items the greedy cannot all place.
+
+    Tight generalised assignment problems (every job must go somewhere) are like
+    this. Leaving a must-assign item out is allowed at a cost above any
+    allocation's (``soft``), so the search has a start and the usual
+    pipeline drives the number left out to zero. The soft problem relaxes
+    the real one, so its bound is valid for it; its allocation is returned
+    only if it places every must-assign item.
+    """
+    from dataclasses import replace
+
+    must = ~np.isfinite(problem.skip_cost)
+    spread = np.abs(problem.pair_cost).sum() + np.abs(problem.skip_cost[~must]).sum()
+    big = 10.0 ** math.ceil(math.log10(1.0 + spread + 100.0 * problem.peak_weight) + 1)
+    soft = replace(problem, skip_cost=np.where(must, big, problem.skip_cost))
+    out = _by_search(
+        soft, greedy(soft), stats, seed, threads, deadline, budget, progress, stop, plan
+    )
+    found = out.assignment
+    if found is None:
+        return _finish(problem, [], out.bound, out.bound_source, stats)
+    stats["soft_must_left_out"] = int(np.sum(found[must] == UNASSIGNED))
+    placed = bool(np.all(found[must] != UNASSIGNED))
+    return _finish(problem, [(found, False)] if placed else [], out.bound, out.bound_source, stats)
 
 
 def _by_search(
