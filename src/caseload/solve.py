@@ -415,13 +415,13 @@ def _by_search(
     # Building the LP costs Python time per pair; past this rate it could not
     # finish in the budget (a county), and the Lagrangian climb stands in.
     seconds = budget if plan is None else plan / DETERMINISTIC_SHARE
-    use_lp = problem.num_pairs * LP_SECONDS_PER_PAIR < 0.5 * seconds
+    use_lp = problem.num_pairs * LP_SECONDS_PER_PAIR < 0.75 * seconds
     if not use_lp:
         lp = None
     elif plan is None:
         abandon = threading.Event()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            lp_deadline = time.perf_counter() + 0.75 * (deadline - time.perf_counter())
+            lp_deadline = time.perf_counter() + 0.9 * (deadline - time.perf_counter())
             pending = pool.submit(
                 solve_lp,
                 problem,
