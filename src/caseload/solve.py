@@ -397,7 +397,6 @@ def _by_search(
     cancelled = stop if stop is not None else (lambda: False)
     wall_limited = False
     knap_pending: Future[tuple[float, np.ndarray]] | None = None
-    background: ThreadPoolExecutor | None = None
     start = _urgent_first(
         problem,
         start,
@@ -481,10 +480,9 @@ def _by_search(
             knap_pending = background.submit(
                 knap.evaluate, lp.lam, lp.nu, deadline=deadline - 0.5 * _RESERVE
             )
+            background.shutdown(wait=False)  # the evaluation still runs to its end
         if knap_pending is None:
-            stats["knapsack_bound"] = whole if math.isfinite(whole) else None
-            if whole > bound:
-                bound, source = whole, "knapsack-lagrangian"
+            bound, source = _with_knapsack(stats, bound, source, whole)
     if lp is None or not lp.optimal:
         # Prices from an unfinished LP are valid but can be far off (bounds of
         # minus millions): climb from them or from zero prices, whichever is better.
@@ -537,12 +535,8 @@ def _by_search(
     for key, value in more.items():
         lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
     stats.update(lns_stats)
-    if knap_pending is not None and background is not None:
-        whole, _ = knap_pending.result()
-        background.shutdown()
-        stats["knapsack_bound"] = whole if math.isfinite(whole) else None
-        if whole > bound:
-            bound, source = whole, "knapsack-lagrangian"
+    if knap_pending is not None:
+        bound, source = _with_knapsack(stats, bound, source, knap_pending.result()[0])
     if _rank(problem, best)[0] and not cancelled():
         repaired = place_urgent(
             problem,
@@ -559,6 +553,14 @@ def _by_search(
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
+
+
+def _with_knapsack(
+    stats: dict[str, object], bound: float, source: str, whole: float
+) -> tuple[float, str]:
+    """Record the knapsack bound; the better of it and ``bound``, with its source."""
+    stats["knapsack_bound"] = whole if math.isfinite(whole) else None
+    return (whole, "knapsack-lagrangian") if whole > bound else (bound, source)
 
 
 def _lp_guided(
