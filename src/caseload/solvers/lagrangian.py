@@ -140,44 +140,175 @@ class CapacityLagrangian:
             self.mu, self.nu = mu.copy(), nu.copy()
         return value
 
-    def ascend(self, upper: float, *, seconds: float, iterations: int = 100_000) -> float:
+    def ascend(
+        self,
+        upper: float,
+        *,
+        seconds: float,
+        iterations: int = 100_000,
+        patience: int = 50,
+        working_pairs: int = 24,
+    ) -> float:
         """Subgradient ascent with Polyak steps towards ``upper`` (a known objective).
 
-        Each limit's violation is measured relative to the limit itself (and
-        the peak in fractions of 100%), so points, cases and new cases pull
-        with comparable force. Returns the best bound found; it is valid
-        whatever happens here.
+        A price moves by its limit's violation divided by the limit (the
+        peak's by its violation in fractions of 100%), so points, cases and new
+        cases move in step; dividing by the square of the limit, as this did
+        before, threw the new-case prices (limits of about 3) far past their
+        optimum on the first steps of a county. The step length ``theta`` halves after
+        ``patience`` steps without a better value; the climb goes on from where
+        it is rather than from its best point, since a subgradient step is not
+        an ascent step (restarting from the best made it stall at zero prices).
+        Ties between equally cheap pairs, common where workers of one locality
+        cost the same, are broken by a fixed tiny jitter, so that the
+        subgradient spreads the items over interchangeable workers instead of
+        loading the first of them.
+
+        Steps are taken on a working set of each item's ``working_pairs``
+        cheapest pairs (and its incumbent's); every ``patience`` steps the whole
+        problem is evaluated (only those values count as bounds) and pairs
+        cheaper than their item's best in the working set join it. Returns the
+        best bound found; it is valid whatever happens here.
         """
-        p = self.p
         deadline = time.perf_counter() + seconds
-        scale = np.where(self.finite, np.maximum(self.limits, 1.0), 1.0)
-        theta, stall = 1.0, 0
+        work = _WorkingSet(self, working_pairs)
+        scale = np.sqrt(np.where(self.finite, np.maximum(self.limits, 1.0), 1.0))
+        theta, stall, best_here = 1.0, 0, -math.inf
         mu, nu = self.best_mu.copy(), self.best_nu.copy()
-        for _ in range(iterations):
-            value, chosen = self.evaluate(mu, nu)
-            if value > self.best + 1e-9 * max(1.0, abs(value)):
-                self.best, self.best_mu, self.best_nu = value, mu.copy(), nu.copy()
-                stall = 0
+        for step_no in range(iterations):
+            if step_no % patience == 0:
+                value, _ = self.evaluate(mu, nu)
+                if value > self.best:
+                    self.best, self.best_mu, self.best_nu = value, mu.copy(), nu.copy()
+                if not math.isfinite(value):
+                    break
+                if work.grow(self, mu, nu):
+                    best_here = -math.inf  # a larger working set values prices lower
+            if theta < 1e-4 or time.perf_counter() > deadline:
+                break
+            value, loads, util = work.step(mu, nu)
+            if value > best_here + 1e-9 * max(1.0, abs(value)):
+                best_here, stall = value, 0
             else:
                 stall += 1
-                if stall >= 10:
+                if stall >= patience:
                     theta, stall = theta / 2, 0
-                    mu, nu = self.best_mu.copy(), self.best_nu.copy()
-            if not math.isfinite(value) or theta < 1e-4 or time.perf_counter() > deadline:
-                break
-            pairs = chosen[chosen >= 0]
-            g_mu = np.where(self.finite, (p.loads(pairs) - self.limits) / scale, 0.0)
+            g_mu = np.where(self.finite, (loads - self.limits) / scale, 0.0)
             g_mu[(mu <= 0) & (g_mu < 0)] = 0.0  # cannot go below zero anyway
             g_nu = np.zeros_like(nu)
             if self.beta:
-                util = np.zeros(p.num_agents)
-                np.add.at(util, p.pair_agent[pairs], self.util[pairs])
-                g_nu = np.where(self.counted, util - p.peak_floor, 0.0) / 100.0
+                g_nu = np.where(self.counted, util - self.p.peak_floor, 0.0) / 100.0
             norm = float((g_mu**2).sum() + (g_nu**2).sum())
             if norm <= 1e-18:
                 break  # prices are optimal for this relaxation
             step = theta * max(upper - value, 1e-9 * max(1.0, abs(upper))) / norm
+            if not math.isfinite(step):
+                break
             mu = np.maximum(mu + step * g_mu / scale, 0.0)
             if self.beta:
                 nu = _project_capped(nu + step * g_nu / 100.0, self.beta)
+        value, _ = self.evaluate(mu, nu)
+        if value > self.best:
+            self.best, self.best_mu, self.best_nu = value, mu.copy(), nu.copy()
         return self.best
+
+
+class _WorkingSet:
+    """The pairs the subgradient steps look at: each item's cheapest few, grown on demand.
+
+    On a county (1.5 million pairs) a step over every pair takes tens of
+    milliseconds; most pairs are far too dear ever to be an item's cheapest,
+    so steps over a few cheap pairs per item are several times faster.
+    """
+
+    def __init__(self, lag: CapacityLagrangian, per_item: int) -> None:
+        p = lag.p
+        start = p.item_start
+        order = np.lexsort((p.pair_cost, p.pair_item))
+        rank = np.empty(p.num_pairs, dtype=np.int64)
+        rank[order] = np.arange(p.num_pairs) - np.repeat(start[:-1], np.diff(start))
+        keep = rank < per_item
+        if p.incumbent is not None:
+            keep |= p.pair_agent == p.incumbent[p.pair_item]
+        self.lag = lag
+        self.jitter_all = 1.0 + np.random.default_rng(0).random(p.num_pairs) * 1e-7
+        self._use(keep)
+
+    def _use(self, keep: np.ndarray) -> None:
+        lag, p = self.lag, self.lag.p
+        self.keep = keep
+        idx = np.flatnonzero(keep)
+        self.agent = p.pair_agent[idx]
+        self.item = p.pair_item[idx]
+        self.usage = p.pair_usage[:, idx]
+        self.base = lag.base_cost[idx]
+        self.util = lag.util[idx]
+        self.jitter = self.jitter_all[idx]
+        self.must = lag.must[self.item]
+        start = np.searchsorted(self.item, np.arange(p.num_items + 1))
+        self.has = np.diff(start) > 0
+        self.starts = start[:-1][self.has]
+
+    def _reduced(
+        self,
+        mu: np.ndarray,
+        nu: np.ndarray,
+        agent: np.ndarray,
+        usage: np.ndarray,
+        base: np.ndarray,
+        util: np.ndarray,
+    ) -> np.ndarray:
+        reduced = base + np.einsum("rp,rp->p", mu[:, agent], usage)
+        if self.lag.beta:
+            reduced += nu[agent] * util
+        return reduced
+
+    def _item_min(self, values: np.ndarray, has: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        out = np.full(self.lag.p.num_items, np.inf)
+        if starts.size:
+            out[has] = np.minimum.reduceat(values, starts)
+        return out
+
+    def grow(self, lag: CapacityLagrangian, mu: np.ndarray, nu: np.ndarray) -> bool:
+        """Add the pairs that undercut their item's best in the working set."""
+        p = lag.p
+        if bool(self.keep.all()):
+            return False
+        inside = self._item_min(
+            self._reduced(mu, nu, self.agent, self.usage, self.base, self.util),
+            self.has,
+            self.starts,
+        )
+        inside = np.where(lag.must, inside, np.minimum(inside, 0.0))
+        every = self._reduced(mu, nu, p.pair_agent, p.pair_usage, lag.base_cost, lag.util)
+        add = (every < inside[p.pair_item] - 1e-9 * np.maximum(1.0, np.abs(every))) & ~self.keep
+        if not add.any():
+            return False
+        self._use(self.keep | add)
+        return True
+
+    def step(self, mu: np.ndarray, nu: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The working set's value at these prices, with the loads and utilisation
+        of each item's cheapest pair (ties broken by the jitter)."""
+        lag, p = self.lag, self.lag.p
+        reduced = self._reduced(mu, nu, self.agent, self.usage, self.base, self.util)
+        item_min = self._item_min(reduced, self.has, self.starts)
+        value_items = np.where(lag.must, item_min, np.minimum(item_min, 0.0))
+        value = (
+            lag.constant
+            + float(value_items.sum())
+            - float((mu * lag.limits).sum())
+            + (lag.beta - float(nu.sum())) * p.peak_floor
+        )
+        jittered = reduced * self.jitter
+        jit_min = self._item_min(jittered, self.has, self.starts)
+        take = np.flatnonzero((jittered <= jit_min[self.item]) & (self.must | (reduced < 0)))
+        agents = self.agent[take]
+        loads = np.stack(
+            [
+                np.bincount(agents, self.usage[r, take], minlength=p.num_agents)
+                for r in range(self.usage.shape[0])
+            ]
+        )
+        util = np.bincount(agents, self.util[take], minlength=p.num_agents)
+        return value, loads, util
