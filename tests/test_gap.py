@@ -109,9 +109,11 @@ def test_tight_problem_the_greedy_cannot_fill_is_solved_by_search():
     assert not p.violations(out.assignment)
     value = p.objective(out.assignment)
     assert out.bound is not None and out.bound <= value + 1e-9
-    # Every job placed within capacity, and the bound is a real one: the exact
-    # optimum (CP-SAT on the full model) lies between the two.
+    # Every job placed within capacity, and the bound is a real one: CP-SAT on
+    # the full model finds no allocation below it and proves no bound above
+    # ours. (Not "CP-SAT's answer is optimal": on a loaded machine its 10 s
+    # answer has been worse than the search's.)
     exact = solve_problem(p, time_limit=10.0, strategy="cpsat", threads=2)
-    assert exact.assignment is not None
-    optimum = p.objective(exact.assignment)
-    assert out.bound <= optimum + 1e-6 <= value + 1e-6
+    assert exact.assignment is not None and not p.violations(exact.assignment)
+    assert out.bound <= p.objective(exact.assignment) + 1e-6
+    assert exact.bound is not None and exact.bound <= value + 1e-6

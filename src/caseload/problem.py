@@ -21,6 +21,7 @@ Solvers see only this module's arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -141,17 +142,29 @@ class AssignmentProblem:
         """Number of allowed (item, agent) pairs."""
         return int(self.pair_item.size)
 
-    @property
+    @cached_property
     def item_start(self) -> np.ndarray:
-        """``int64[I + 1]``: the pairs of item ``i`` are ``item_start[i]:item_start[i+1]``."""
-        return np.searchsorted(self.pair_item, np.arange(self.num_items + 1))
+        """``int64[I + 1]``: the pairs of item ``i`` are ``item_start[i]:item_start[i+1]``.
+
+        Worked out once: the search calls for it thousands of times on a
+        county's 1.5 million pairs. Read-only, as the pair arrays are.
+        """
+        start = np.searchsorted(self.pair_item, np.arange(self.num_items + 1))
+        start.flags.writeable = False
+        return start
+
+    @cached_property
+    def _pair_keys(self) -> np.ndarray:
+        """``item * num_agents + agent`` per pair: sorted, as the pairs are."""
+        return self.pair_item * self.num_agents + self.pair_agent
 
     def loads(self, chosen: np.ndarray) -> np.ndarray:
         """``float64[R, A]``: resources used per agent by the chosen pairs (a mask or indices)."""
         idx = np.flatnonzero(chosen) if chosen.dtype == bool else chosen
+        agents = self.pair_agent[idx]
         out = np.zeros((self.pair_usage.shape[0], self.num_agents))
-        for r in range(out.shape[0]):
-            np.add.at(out[r], self.pair_agent[idx], self.pair_usage[r, idx])
+        for r, usage in enumerate(self.pair_usage):
+            out[r] = np.bincount(agents, weights=usage[idx], minlength=self.num_agents)
         return out
 
     def peak(self, loads: np.ndarray) -> float:
@@ -171,7 +184,7 @@ class AssignmentProblem:
             If an item is assigned to an agent it has no pair with.
         """
         items = np.flatnonzero(assignment != UNASSIGNED)
-        keys = self.pair_item * self.num_agents + self.pair_agent  # sorted, as pairs are
+        keys = self._pair_keys
         want = items * self.num_agents + assignment[items]
         found = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
         bad = keys[found] != want if keys.size else np.ones(items.size, dtype=bool)

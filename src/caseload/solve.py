@@ -279,9 +279,10 @@ def solve_problem(
 
     if strategy == "greedy":
         lag = CapacityLagrangian(problem)
+        # A tenth of the budget: the greedy is asked for because it is quick.
         bound = lag.ascend(
             problem.objective(start),
-            seconds=max(0.0, deadline - time.perf_counter()),
+            seconds=max(0.0, min(0.1 * budget, deadline - time.perf_counter())),
             iterations=_iterations(plan),
         )
         return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
@@ -397,6 +398,8 @@ def _by_search(
     cancelled = stop if stop is not None else (lambda: False)
     wall_limited = False
     knap_pending: Future[tuple[float, np.ndarray]] | None = None
+    climb: CapacityLagrangian | None = None
+    climb_pending: Future[float] | None = None
     start = _urgent_first(
         problem,
         start,
@@ -491,15 +494,23 @@ def _by_search(
         if lp is not None:
             climb.consider(lp.mu, lp.nu)
         if plan is None:
-            seconds = 0.0 if cancelled() else 0.1 * budget
-            ascended = climb.ascend(problem.objective(start), seconds=seconds)
+            # Beside the search, as the knapsack bound is: the climb is numpy,
+            # and it keeps improving for as long as it is given.
+            background = ThreadPoolExecutor(max_workers=1)
+            climb_pending = background.submit(
+                climb.ascend,
+                problem.objective(start),
+                seconds=max(0.0, deadline - 0.5 * _RESERVE - time.perf_counter()),
+                stop=cancelled,
+            )
+            background.shutdown(wait=False)
         else:
             seconds = 0.0 if cancelled() else max(0.0, deadline - time.perf_counter())
             ascended = climb.ascend(
                 problem.objective(start), seconds=seconds, iterations=_iterations(plan)
             )
-        if ascended > bound:
-            bound, source = ascended, "lagrangian"
+            if ascended > bound:
+                bound, source = ascended, "lagrangian"
     if lp is not None and lp.optimal and not cancelled():
         # Packing whole knapsacks at the LP's prices around the statutory items
         # sometimes beats the rounding where capacity is loose (a large
@@ -528,7 +539,7 @@ def _by_search(
         seed=seed + 1,
         threads=threads,
         progress=progress,
-        bound=lambda: bound,
+        bound=lambda: bound if climb is None else max(bound, climb.best),
         work=None if plan is None else (0.2 if lp is not None and lp.optimal else 0.45) * plan,
         stop=cancelled,
     )
@@ -537,6 +548,8 @@ def _by_search(
     stats.update(lns_stats)
     if knap_pending is not None:
         bound, source = _with_knapsack(stats, bound, source, knap_pending.result()[0])
+    if climb_pending is not None and climb_pending.result() > bound:
+        bound, source = climb_pending.result(), "lagrangian"
     if _rank(problem, best)[0] and not cancelled():
         repaired = place_urgent(
             problem,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,6 +149,7 @@ class CapacityLagrangian:
         iterations: int = 100_000,
         patience: int = 50,
         working_pairs: int = 24,
+        stop: Callable[[], bool] | None = None,
     ) -> float:
         """Subgradient ascent with Polyak steps towards ``upper`` (a known objective).
 
@@ -168,7 +170,8 @@ class CapacityLagrangian:
         cheapest pairs (and its incumbent's); every ``patience`` steps the whole
         problem is evaluated (only those values count as bounds) and pairs
         cheaper than their item's best in the working set join it. Returns the
-        best bound found; it is valid whatever happens here.
+        best bound found; it is valid whatever happens here. ``stop``, polled
+        every step, ends the climb early (a cancelled solve).
         """
         deadline = time.perf_counter() + seconds
         work = _WorkingSet(self, working_pairs)
@@ -184,7 +187,7 @@ class CapacityLagrangian:
                     break
                 if work.grow(self, mu, nu):
                     best_here = -math.inf  # a larger working set values prices lower
-            if theta < 1e-4 or time.perf_counter() > deadline:
+            if theta < 1e-4 or time.perf_counter() > deadline or (stop is not None and stop()):
                 break
             value, loads, util = work.step(mu, nu)
             if value > best_here + 1e-9 * max(1.0, abs(value)):
