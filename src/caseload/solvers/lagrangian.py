@@ -150,6 +150,7 @@ class CapacityLagrangian:
         patience: int = 50,
         working_pairs: int = 24,
         stop: Callable[[], bool] | None = None,
+        give_up: int = 400,
     ) -> float:
         """Subgradient ascent with Polyak steps towards ``upper`` (a known objective).
 
@@ -171,13 +172,15 @@ class CapacityLagrangian:
         problem is evaluated (only those values count as bounds) and pairs
         cheaper than their item's best in the working set join it. Returns the
         best bound found; it is valid whatever happens here. ``stop``, polled
-        every step, ends the climb early (a cancelled solve).
+        every step, ends the climb early (a cancelled solve); so does
+        ``give_up`` steps without any bound better than the start's.
         """
         deadline = time.perf_counter() + seconds
         work = _WorkingSet(self, working_pairs)
         scale = np.sqrt(np.where(self.finite, np.maximum(self.limits, 1.0), 1.0))
         theta, stall, best_here = 1.0, 0, -math.inf
         mu, nu = self.best_mu.copy(), self.best_nu.copy()
+        start_value = self.best
         for step_no in range(iterations):
             if step_no % patience == 0:
                 value, _ = self.evaluate(mu, nu)
@@ -185,6 +188,8 @@ class CapacityLagrangian:
                     self.best, self.best_mu, self.best_nu = value, mu.copy(), nu.copy()
                 if not math.isfinite(value):
                     break
+                if step_no >= give_up and self.best <= start_value:
+                    break  # not moving at all (a county): leave the time to the search
                 if work.grow(self, mu, nu):
                     best_here = -math.inf  # a larger working set values prices lower
             if theta < 1e-4 or time.perf_counter() > deadline or (stop is not None and stop()):
