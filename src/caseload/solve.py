@@ -205,6 +205,16 @@ DETERMINISTIC_SHARE = 0.3
 #: Rough cost of building and solving the LP, per pair (measured: about 1 s
 #: for 70,000 pairs, 4 s for 240,000 on one core).
 LP_SECONDS_PER_PAIR = 2e-5
+#: Past this many pairs the simplex slows down much faster than linearly: on a
+#: county (1.56 million pairs) GLOP did not finish in 270 s, and took 170 s on
+#: 290,000 of its pairs, so the estimate grows with the square beyond it.
+LP_LINEAR_PAIRS = 250_000
+
+
+def _lp_seconds(pairs: int) -> float:
+    """Estimated wall time of the LP relaxation on one core."""
+    return pairs * LP_SECONDS_PER_PAIR * max(1.0, pairs / LP_LINEAR_PAIRS) ** 2
+
 
 #: Above this many pairs the full CP-SAT model is too slow to build and search;
 #: large-neighbourhood search over exact sub-problems takes over.
@@ -417,7 +427,7 @@ def _by_search(
     # Building the LP costs Python time per pair; past this rate it could not
     # finish in the budget (a county), and the Lagrangian climb stands in.
     seconds = budget if plan is None else plan / DETERMINISTIC_SHARE
-    use_lp = problem.num_pairs * LP_SECONDS_PER_PAIR < 0.75 * seconds
+    use_lp = _lp_seconds(problem.num_pairs) < 0.75 * seconds
     if not use_lp:
         lp = None
     elif plan is None:
