@@ -20,6 +20,7 @@ offers them (and every other left-out item) the room that is left.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -53,6 +54,7 @@ def place_urgent(
     makes it reproducible on one thread; ``seconds`` then only guards.
     """
     p = problem
+    end = time.perf_counter() + seconds
     options = np.diff(p.item_start) > 0
     current = assignment.copy()
     for hops in range(1, max_hops + 1):
@@ -77,7 +79,8 @@ def place_urgent(
         )
         out = solve_cpsat(
             sub,
-            time_limit=max(0.05, seconds / max_hops),
+            # A hop that finishes early leaves its time to the next.
+            time_limit=max(0.05, (end - time.perf_counter()) / (max_hops - hops + 1)),
             seed=seed,
             threads=threads,
             hint=hint,
