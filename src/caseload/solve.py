@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -491,11 +491,7 @@ def _by_search(
         else:
             # Most of the time is in numpy, and the search's in CP-SAT: the
             # bound is worked out beside the search rather than before it.
-            background = ThreadPoolExecutor(max_workers=1)
-            knap_pending = background.submit(
-                knap.evaluate, lp.lam, lp.nu, deadline=deadline - 0.5 * _RESERVE
-            )
-            background.shutdown(wait=False)  # the evaluation still runs to its end
+            knap_pending = _beside(knap.evaluate, lp.lam, lp.nu, deadline=deadline - 0.5 * _RESERVE)
         if knap_pending is None:
             bound, source = _with_knapsack(stats, bound, source, whole)
     if lp is None or not lp.optimal:
@@ -508,14 +504,12 @@ def _by_search(
         if plan is None:
             # Beside the search, as the knapsack bound is: the climb is numpy,
             # and it keeps improving for as long as it is given.
-            background = ThreadPoolExecutor(max_workers=1)
-            climb_pending = background.submit(
+            climb_pending = _beside(
                 climb.ascend,
                 problem.objective(start),
                 seconds=max(0.0, deadline - 0.5 * _RESERVE - time.perf_counter()),
                 stop=cancelled,
             )
-            background.shutdown(wait=False)
         else:
             seconds = 0.0 if cancelled() else max(0.0, deadline - time.perf_counter())
             ascended = climb.ascend(
@@ -582,6 +576,17 @@ def _by_search(
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
+
+
+_T = TypeVar("_T")
+
+
+def _beside(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+    """Run ``fn`` on a thread of its own, beside the search; its future holds the answer."""
+    background = ThreadPoolExecutor(max_workers=1)
+    pending = background.submit(fn, *args, **kwargs)
+    background.shutdown(wait=False)  # the task still runs to its end
+    return pending
 
 
 def _with_knapsack(
