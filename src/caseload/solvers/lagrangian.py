@@ -190,7 +190,7 @@ class CapacityLagrangian:
                     break
                 if step_no >= give_up and self.best <= start_value:
                     break  # not moving at all (a county): leave the time to the search
-                if work.grow(self, mu, nu):
+                if work.grow(mu, nu):
                     best_here = -math.inf  # a larger working set values prices lower
             if theta < 1e-4 or time.perf_counter() > deadline or (stop is not None and stop()):
                 break
@@ -271,22 +271,19 @@ class _WorkingSet:
             reduced += nu[agent] * util
         return reduced
 
-    def _item_min(self, values: np.ndarray, has: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    def _item_min(self, values: np.ndarray) -> np.ndarray:
+        """Each item's least value over its pairs in the working set."""
         out = np.full(self.lag.p.num_items, np.inf)
-        if starts.size:
-            out[has] = np.minimum.reduceat(values, starts)
+        if self.starts.size:
+            out[self.has] = np.minimum.reduceat(values, self.starts)
         return out
 
-    def grow(self, lag: CapacityLagrangian, mu: np.ndarray, nu: np.ndarray) -> bool:
+    def grow(self, mu: np.ndarray, nu: np.ndarray) -> bool:
         """Add the pairs that undercut their item's best in the working set."""
-        p = lag.p
+        lag, p = self.lag, self.lag.p
         if bool(self.keep.all()):
             return False
-        inside = self._item_min(
-            self._reduced(mu, nu, self.agent, self.usage, self.base, self.util),
-            self.has,
-            self.starts,
-        )
+        inside = self._item_min(self._reduced(mu, nu, self.agent, self.usage, self.base, self.util))
         inside = np.where(lag.must, inside, np.minimum(inside, 0.0))
         every = self._reduced(mu, nu, p.pair_agent, p.pair_usage, lag.base_cost, lag.util)
         add = (every < inside[p.pair_item] - 1e-9 * np.maximum(1.0, np.abs(every))) & ~self.keep
@@ -300,7 +297,7 @@ class _WorkingSet:
         of each item's cheapest pair (ties broken by the jitter)."""
         lag, p = self.lag, self.lag.p
         reduced = self._reduced(mu, nu, self.agent, self.usage, self.base, self.util)
-        item_min = self._item_min(reduced, self.has, self.starts)
+        item_min = self._item_min(reduced)
         value_items = np.where(lag.must, item_min, np.minimum(item_min, 0.0))
         value = (
             lag.constant
@@ -309,7 +306,7 @@ class _WorkingSet:
             + (lag.beta - float(nu.sum())) * p.peak_floor
         )
         jittered = reduced * self.jitter
-        jit_min = self._item_min(jittered, self.has, self.starts)
+        jit_min = self._item_min(jittered)
         take = np.flatnonzero((jittered <= jit_min[self.item]) & (self.must | (reduced < 0)))
         agents = self.agent[take]
         loads = np.stack(
