@@ -101,13 +101,18 @@ class CapacityLagrangian:
         self.best_mu = self.mu.copy()
         self.best_nu = self.nu.copy()
 
+    def reduced(self, mu: np.ndarray, nu: np.ndarray) -> np.ndarray:
+        """The reduced cost :math:`\\bar c_p` of every pair at prices ``(mu, nu)``."""
+        a = self.p.pair_agent
+        reduced = self.base_cost + np.einsum("rp,rp->p", mu[:, a], self.p.pair_usage)
+        if self.beta:
+            reduced += nu[a] * self.util
+        return reduced
+
     def evaluate(self, mu: np.ndarray, nu: np.ndarray) -> tuple[float, np.ndarray]:
         """The bound for prices ``(mu, nu)`` and the chosen pair of each item (or -1)."""
         p = self.p
-        a = p.pair_agent
-        reduced = self.base_cost + np.einsum("rp,rp->p", mu[:, a], p.pair_usage)
-        if self.beta:
-            reduced += nu[a] * self.util
+        reduced = self.reduced(mu, nu)
         item_min = np.full(p.num_items, np.inf)
         if self.starts.size:
             item_min[self.has_pairs] = np.minimum.reduceat(reduced, self.starts)

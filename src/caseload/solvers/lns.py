@@ -13,7 +13,7 @@ start.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -37,12 +37,25 @@ STEP_WORK = 0.02
 
 
 class _Index:
-    """Pair lists by agent and by item, for fast neighbourhood construction."""
+    """Pair lists by agent and by item, for fast neighbourhood construction.
 
-    def __init__(self, p: AssignmentProblem) -> None:
+    With a ``view`` (a mask of pairs) only those pairs are offered, besides
+    each item's current one.
+    """
+
+    def __init__(self, p: AssignmentProblem, view: np.ndarray | None = None) -> None:
         self.item_start = p.item_start
-        self.by_agent = np.argsort(p.pair_agent, kind="stable")
+        self.view = view
+        pairs = np.arange(p.num_pairs) if view is None else np.flatnonzero(view)
+        self.by_agent = pairs[np.argsort(p.pair_agent[pairs], kind="stable")]
         self.agent_start = np.searchsorted(p.pair_agent[self.by_agent], np.arange(p.num_agents + 1))
+        counts = np.bincount(p.pair_item[pairs], minlength=p.num_items)
+        self.options = counts > 0
+
+    def item_pairs(self, items: np.ndarray) -> np.ndarray:
+        """The pairs of ``items`` in the view, in order."""
+        sel = _ranges(self.item_start[items], self.item_start[items + 1])
+        return sel if self.view is None else sel[self.view[sel]]
 
     def agent_pairs(self, a: int) -> np.ndarray:
         return self.by_agent[self.agent_start[a] : self.agent_start[a + 1]]
@@ -106,7 +119,7 @@ def sub_problem(
     in_set[agents] = True
     pairs = np.concatenate([index.agent_pairs(int(a)) for a in agents])
     items = np.unique(p.pair_item[pairs])
-    held = items[(assignment[items] != UNASSIGNED) & in_set[np.maximum(assignment[items], 0)]]
+    held = np.flatnonzero((assignment != UNASSIGNED) & in_set[np.maximum(assignment, 0)])
     out = items[assignment[items] == UNASSIGNED]
     if taken is not None:
         out = out[~taken[out]]
@@ -121,7 +134,11 @@ def sub_problem(
     items = np.sort(np.concatenate([held, out]))
 
     sel = _ranges(index.item_start[items], index.item_start[items + 1])
-    sel = sel[in_set[p.pair_agent[sel]]]
+    keep = in_set[p.pair_agent[sel]]
+    if index.view is not None:
+        # An item's current pair stays on offer, in the view or not.
+        keep &= index.view[sel] | (p.pair_agent[sel] == assignment[p.pair_item[sel]])
+    sel = sel[keep]
     local_item = np.searchsorted(items, p.pair_item[sel])
     local_agent = np.searchsorted(agents, p.pair_agent[sel])
 
@@ -195,7 +212,7 @@ def _related_agents(
     if pairs.size == 0:
         return np.array([seed_agent])
     items = p.pair_item[rng.choice(pairs, size=min(pairs.size, 60), replace=False)]
-    others = p.pair_agent[_ranges(index.item_start[items], index.item_start[items + 1])]
+    others = p.pair_agent[index.item_pairs(items)]
     counts = np.bincount(others, minlength=p.num_agents).astype(float)
     counts[seed_agent] = 0
     counts[busy] = 0
@@ -220,6 +237,7 @@ def improve(
     bound: Callable[[], float | None] = lambda: None,
     stop: Callable[[], bool] = lambda: False,
     work: float | None = None,
+    views: Sequence[np.ndarray] = (),
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
@@ -233,11 +251,16 @@ def improve(
     sub-problem and the whole search are limited in CP-SAT's deterministic
     time, and the wall-clock deadline only guards against a slow machine.
 
+    ``views`` are masks of pairs (for example those cheap at the LP's prices);
+    neighbourhoods are drawn from each in turn, offering only its pairs
+    (and each item's current one), so that a sub-problem of the same size
+    reaches more agents. Every step is judged on the whole problem.
+
     Returns the best assignment and search statistics.
     """
     p = problem
     rng = np.random.default_rng(seed)
-    index = _Index(p)
+    indexes = [_Index(p, v) for v in views] or [_Index(p)]
     best = start.copy()
     best_value = p.objective(best)
     began = time.perf_counter()
@@ -248,7 +271,6 @@ def improve(
     k = min(INITIAL_AGENTS, p.num_agents)
     steps = improved = 0
     wall_limited = False
-    options = np.diff(index.item_start) > 0
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
     try:
         while p.num_agents:
@@ -263,8 +285,9 @@ def improve(
             busy = np.zeros(p.num_agents, dtype=bool)
             taken = np.zeros(p.num_items, dtype=bool)
             jobs = []
-            for _ in range(threads):
-                seeds, focus = _seed_agents(p, best, index, options, busy, k, rng)
+            for j in range(threads):
+                index = indexes[(steps + j) % len(indexes)]
+                seeds, focus = _seed_agents(p, best, index, busy, k, rng)
                 if seeds.size == 0:
                     break
                 agents = seeds
@@ -337,7 +360,6 @@ def _seed_agents(
     p: AssignmentProblem,
     assignment: np.ndarray,
     index: _Index,
-    options: np.ndarray,
     busy: np.ndarray,
     k: int,
     rng: np.random.Generator,
@@ -351,11 +373,11 @@ def _seed_agents(
     free = np.flatnonzero(~busy)
     if free.size == 0:
         return free, None
-    left_out = np.flatnonzero((assignment == UNASSIGNED) & options)
+    left_out = np.flatnonzero((assignment == UNASSIGNED) & index.options)
     if left_out.size and rng.random() < 0.5:
         weights = p.skip_cost[left_out]
         item = int(rng.choice(left_out, p=weights / weights.sum()))
-        cand = p.pair_agent[index.item_start[item] : index.item_start[item + 1]]
+        cand = p.pair_agent[index.item_pairs(np.array([item]))]
         cand = cand[~busy[cand]]
         if cand.size:
             return np.sort(rng.choice(cand, size=min(k, cand.size), replace=False)), item
