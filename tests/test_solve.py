@@ -252,6 +252,33 @@ def test_lagrangian_climb_reaches_the_lp_bound(seed: int) -> None:
     assert 0.95 * lp_bound <= climbed <= lp_bound * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_search_in_a_view_uses_only_its_pairs(seed: int) -> None:
+    """The search drawing neighbourhoods from the pairs cheap at the LP's prices
+    chooses only those pairs (or a start's), stays feasible and never gets worse."""
+    from caseload.generate import generate_authority
+    from caseload.solve import _priced_pairs
+    from caseload.solvers.greedy import greedy
+    from caseload.solvers.lns import improve
+    from caseload.solvers.lp import solve_lp
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", seed))).problem
+    lp = solve_lp(p, deadline=time.perf_counter() + 30)
+    assert lp is not None and lp.optimal
+    start = greedy(p)
+    view = _priced_pairs(p, lp, start)
+    assert 0 < view.sum() < p.num_pairs
+    allowed = view.copy()
+    allowed[p.pairs_of(start)] = True
+    found, stats = improve(
+        p, start, deadline=time.perf_counter() + 60, seed=seed, work=1.0, views=[view]
+    )
+    assert stats["lns_steps"] > 0
+    assert not p.violations(found)
+    assert p.objective(found) < p.objective(start)
+    assert np.all(allowed[p.pairs_of(found)])
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_swaps_never_worsen_and_stay_feasible(seed: int) -> None:
     from caseload.solvers.greedy import greedy
