@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -306,7 +307,8 @@ def solve_problem(
         return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
 
     if strategy == "lns" and not start_ok:
-        return _soft_search(problem, stats, seed, threads, deadline, budget, progress, stop, plan)
+        run = _Run(seed, threads, deadline, budget, progress, stop, plan)
+        return _soft_search(problem, stats, run)
 
     if strategy == "cpsat" or not start_ok:
         # A small problem's LP is quick, and its prices often bound better than
@@ -347,20 +349,29 @@ def solve_problem(
             return _finish(problem, found, proved, source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
-    return _by_search(problem, start, stats, seed, threads, deadline, budget, progress, stop, plan)
+    run = _Run(seed, threads, deadline, budget, progress, stop, plan)
+    return _by_search(problem, start, stats, run)
 
 
-def _soft_search(
-    problem: AssignmentProblem,
-    stats: dict[str, object],
-    seed: int,
-    threads: int,
-    deadline: float,
-    budget: float,
-    progress: Callable[[Progress], bool | None] | None,
-    stop: Callable[[], bool] | None,
-    plan: float | None,
-) -> SolverOutput:
+@dataclass(frozen=True)
+class _Run:
+    """How a search runs: its seed, threads, clock and budgets, progress and cancel hooks.
+
+    ``deadline`` is a ``perf_counter`` time, ``budget`` the seconds it allowed
+    at the start, ``plan`` the one-thread deterministic work (``None`` with more
+    threads).
+    """
+
+    seed: int
+    threads: int
+    deadline: float
+    budget: float
+    progress: Callable[[Progress], bool | None] | None
+    stop: Callable[[], bool] | None
+    plan: float | None
+
+
+def _soft_search(problem: AssignmentProblem, stats: dict[str, object], run: _Run) -> SolverOutput:
     """Search a large problem whose must-assign items the greedy cannot all place.
 
     Tight generalised assignment problems (every job must go somewhere) are like
@@ -376,9 +387,7 @@ def _soft_search(
     spread = np.abs(problem.pair_cost).sum() + np.abs(problem.skip_cost[~must]).sum()
     big = 10.0 ** math.ceil(math.log10(1.0 + spread + 100.0 * problem.peak_weight) + 1)
     soft = replace(problem, skip_cost=np.where(must, big, problem.skip_cost))
-    out = _by_search(
-        soft, greedy(soft), stats, seed, threads, deadline, budget, progress, stop, plan
-    )
+    out = _by_search(soft, greedy(soft), stats, run)
     found = out.assignment
     if found is None:
         return _finish(problem, [], out.bound, out.bound_source, stats)
@@ -388,20 +397,11 @@ def _soft_search(
 
 
 def _by_search(
-    problem: AssignmentProblem,
-    start: np.ndarray,
-    stats: dict[str, object],
-    seed: int,
-    threads: int,
-    deadline: float,
-    budget: float,
-    progress: Callable[[Progress], bool | None] | None,
-    stop: Callable[[], bool] | None = None,
-    plan: float | None = None,
+    problem: AssignmentProblem, start: np.ndarray, stats: dict[str, object], run: _Run
 ) -> SolverOutput:
     """Statutory first, the LP and its bounds, then large-neighbourhood search.
 
-    ``plan`` (one thread) is the deterministic work of the whole search:
+    ``run.plan`` (one thread) is the deterministic work of the whole search:
     statutory-first search 15%, the LP up to 80% (in GLOP's units: the LP's
     prices give the bound and its rounding the start, so it gets the largest
     share; a city authority's LP needs about 4.5 units, and stops when done), the
@@ -413,6 +413,14 @@ def _by_search(
     from caseload.solvers.lns import improve
     from caseload.solvers.lp import solve_lp
 
+    seed, threads, deadline, budget, plan = (
+        run.seed,
+        run.threads,
+        run.deadline,
+        run.budget,
+        run.plan,
+    )
+    progress, stop = run.progress, run.stop
     cancelled = stop if stop is not None else (lambda: False)
     wall_limited = False
     knap_pending: Future[tuple[float, np.ndarray]] | None = None
