@@ -290,7 +290,7 @@ class _WorkingSet:
             return False
         inside = self._item_min(self._reduced(mu, nu, self.agent, self.usage, self.base, self.util))
         inside = np.where(lag.must, inside, np.minimum(inside, 0.0))
-        every = self._reduced(mu, nu, p.pair_agent, p.pair_usage, lag.base_cost, lag.util)
+        every = lag.reduced(mu, nu)
         add = (every < inside[p.pair_item] - 1e-9 * np.maximum(1.0, np.abs(every))) & ~self.keep
         if not add.any():
             return False
