@@ -718,11 +718,9 @@ def _priced_pairs(problem: AssignmentProblem, lp: LPSolution, start: np.ndarray)
     from caseload.solvers.lagrangian import CapacityLagrangian
 
     p = problem
-    reduced = CapacityLagrangian(p).reduced(lp.mu, lp.nu)
-    has = np.diff(p.item_start) > 0
-    least = np.zeros(p.num_items)
-    least[has] = np.minimum.reduceat(reduced, p.item_start[:-1][has])
-    above = reduced - least[p.pair_item]
+    lag = CapacityLagrangian(p)
+    reduced = lag.reduced(lp.mu, lp.nu)
+    above = reduced - lag.item_min(reduced)[p.pair_item]
     keep = (above <= np.quantile(above, PRICED_SHARE)) | (lp.x > 1e-6)
     keep[p.pairs_of(start)] = True
     if p.incumbent is not None:

@@ -109,13 +109,18 @@ class CapacityLagrangian:
             reduced += nu[a] * self.util
         return reduced
 
+    def item_min(self, values: np.ndarray) -> np.ndarray:
+        """Each item's least value over its pairs (``inf`` for an item with none)."""
+        out = np.full(self.p.num_items, np.inf)
+        if self.starts.size:
+            out[self.has_pairs] = np.minimum.reduceat(values, self.starts)
+        return out
+
     def evaluate(self, mu: np.ndarray, nu: np.ndarray) -> tuple[float, np.ndarray]:
         """The bound for prices ``(mu, nu)`` and the chosen pair of each item (or -1)."""
         p = self.p
         reduced = self.reduced(mu, nu)
-        item_min = np.full(p.num_items, np.inf)
-        if self.starts.size:
-            item_min[self.has_pairs] = np.minimum.reduceat(reduced, self.starts)
+        item_min = self.item_min(reduced)
         value_items = np.where(self.must, item_min, np.minimum(item_min, 0.0))
         if np.isinf(value_items).any():
             return math.inf, np.full(p.num_items, -1)  # an item that must go nowhere
