@@ -279,6 +279,47 @@ def test_search_in_a_view_uses_only_its_pairs(seed: int) -> None:
     assert np.all(allowed[p.pairs_of(found)])
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_lp_by_locality_is_a_relaxed_solution_of_the_whole(seed: int) -> None:
+    """Solved locality by locality, each item uses only pairs with workers of
+    its cheapest pair's locality, and the pieces together respect every limit
+    of the whole problem; its value is no better than the whole LP's."""
+    from caseload.generate import generate_authority
+    from caseload.solvers.lp import group_home, solve_lp, solve_lp_by_group
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", seed))).problem
+    assert p.agent_group is not None and np.unique(p.agent_group).size > 1
+    parts = solve_lp_by_group(p, deadline=time.perf_counter() + 60)
+    whole = solve_lp(p, deadline=time.perf_counter() + 60)
+    assert parts is not None and parts.by_group and parts.optimal
+    assert whole is not None and whole.optimal
+    home = group_home(p)
+    chosen_home = p.agent_group[p.pair_agent] == home[p.pair_item]
+    for i in range(p.num_items):
+        cost = p.pair_cost[p.item_start[i] : p.item_start[i + 1]]
+        agents = p.pair_agent[p.item_start[i] : p.item_start[i + 1]]
+        if cost.size == 0:
+            assert home[i] == -1  # no worker can take it
+            continue
+        assert home[i] in set(p.agent_group[agents[cost <= cost.min() + 1e-9]].tolist())
+    used = parts.x > 1e-9
+    assert np.all(chosen_home[used])
+    assert np.all(np.bincount(p.pair_item, weights=parts.x, minlength=p.num_items) <= 1 + 1e-6)
+    loads = np.stack([np.bincount(p.pair_agent, u * parts.x, p.num_agents) for u in p.pair_usage])
+    assert np.all(loads <= p.limits + 1e-6)
+
+    def value(x: np.ndarray) -> float:
+        share = np.bincount(p.pair_item, weights=x, minlength=p.num_items)
+        finite = np.isfinite(p.skip_cost)
+        util = 100 * np.bincount(p.pair_agent, p.pair_usage[0] * x, p.num_agents)
+        counted = p.peak_capacity > 0
+        peak = max(p.peak_floor, float(np.max(util[counted] / p.peak_capacity[counted])))
+        skipped = (p.skip_cost[finite] * (1 - share[finite])).sum()
+        return float(p.pair_cost @ x + skipped + p.peak_weight * peak)
+
+    assert value(parts.x) >= value(whole.x) - 1e-6 * abs(value(whole.x))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_swaps_never_worsen_and_stay_feasible(seed: int) -> None:
     from caseload.solvers.greedy import greedy
