@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +173,7 @@ def solve_lp_by_group(
     deadline: float,
     stop: Callable[[], bool] | None = None,
     home: np.ndarray | None = None,
+    threads: int = 1,
 ) -> LPSolution | None:
     """The LP relaxation solved one agent group at a time, for problems too large for one.
 
@@ -180,15 +182,18 @@ def solve_lp_by_group(
     item and no agent, so their LPs are independent and their solutions
     together are a solution of the whole relaxation restricted to those pairs:
     a start for rounding. On a county (1.5 million pairs in 16 localities)
-    this is 16 LPs of about 30,000 pairs, about 8 s in all, where the whole LP
-    takes minutes. Items whose own group lacks room (a busy locality) stay
+    this is 16 LPs of 17,000-43,000 pairs, 7 s on one thread, where the whole
+    LP takes minutes. Items whose own group lacks room (a busy locality) stay
     partly out here; the search finds them places across groups.
 
     ``home`` is :func:`group_home`'s answer, if the caller has it already.
-    Returns ``None`` when the deadline passes or ``stop`` cancels first.
+    With ``threads`` > 1 that many groups are solved at once (GLOP releases
+    the GIL: 3.9 s instead of 7.1 s on the county with two). Returns ``None``
+    when the deadline passes or ``stop`` cancels first.
     """
     p = problem
     assert p.agent_group is not None
+    group = p.agent_group
     if home is None:
         home = group_home(p)
     x = np.zeros(p.num_pairs)
@@ -196,15 +201,19 @@ def solve_lp_by_group(
     nu = np.zeros(p.num_agents)
     lam = np.zeros(p.num_items)
     optimal = True
-    inside = p.agent_group[p.pair_agent] == home[p.pair_item]
-    for g in np.unique(p.agent_group).tolist():
-        keep = inside & (p.agent_group[p.pair_agent] == g)
-        if not keep.any():
-            continue
-        part = solve_lp(p.restricted(keep), deadline=deadline, stop=stop)
+    inside = group[p.pair_agent] == home[p.pair_item]
+    groups = [g for g in np.unique(group).tolist() if np.any(home == g)]
+
+    def solve_group(g: int) -> tuple[np.ndarray, LPSolution | None]:
+        keep = inside & (group[p.pair_agent] == g)
+        return keep, solve_lp(p.restricted(keep), deadline=deadline, stop=stop)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        solved = list(pool.map(solve_group, groups))
+    for g, (keep, part) in zip(groups, solved, strict=True):
         if part is None:
             return None
-        agents, items = p.agent_group == g, home == g
+        agents, items = group == g, home == g
         x[keep] = part.x
         mu[:, agents] = part.mu[:, agents]
         nu[agents] = part.nu[agents]
