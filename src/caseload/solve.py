@@ -449,11 +449,14 @@ def _by_search(
     use_lp = _lp_seconds(problem.num_pairs) < 0.75 * seconds
     relax: Callable[..., LPSolution | None] = solve_lp
     if not use_lp and plan is None and problem.agent_group is not None:
-        # Too large for one LP (a county): one per locality, if they fit in half the time.
+        # Too large for one LP (a county): one per locality, on every thread, if
+        # that fits in half the time. County, 2 seeds: at 15 s 841,439 / 843,389
+        # -> 803,166 / 806,819; at 10 s (allowing 60%) worse, 892,250 / 867,973 ->
+        # 889,019 / 938,399, the search having too little time left after them.
         home = group_home(problem)
         inside = problem.agent_group[problem.pair_agent] == home[problem.pair_item]
         per_group = np.bincount(problem.agent_group[problem.pair_agent[inside]])
-        use_lp = sum(_lp_seconds(int(n)) for n in per_group) < 0.5 * seconds
+        use_lp = sum(_lp_seconds(int(n)) for n in per_group) < 0.5 * threads * seconds
         relax = functools.partial(solve_lp_by_group, home=home, threads=threads)
     if not use_lp:
         lp = None
