@@ -569,15 +569,20 @@ def _by_search(
             )
             if ascended > bound:
                 bound, source = ascended, "lagrangian"
-    if lp is not None and lp.optimal and not lp.by_group and not cancelled():
-        # Packing whole knapsacks at the LP's prices around the statutory items
-        # sometimes beats the rounding where capacity is loose (a large
-        # authority); over the whole problem it never did, so it is not tried.
-        packed = _packed_start(problem, lp, start)
-        stats["packed_objective"] = problem.objective(packed)
-        # Never at the price of a statutory case the start places.
-        if _rank(problem, packed) < _rank(problem, start):
-            start = packed
+    if lp is not None and lp.optimal and not cancelled():
+        if not lp.by_group:
+            # Packing whole knapsacks at the LP's prices around the statutory items
+            # sometimes beats the rounding where capacity is loose (a large
+            # authority); over the whole problem it never did, so it is not tried.
+            packed = _packed_start(problem, lp, start)
+            stats["packed_objective"] = problem.objective(packed)
+            # Never at the price of a statutory case the start places.
+            if _rank(problem, packed) < _rank(problem, start):
+                start = packed
+        # After the localities' LPs too: it cannot place the statutory cases
+        # their rounding leaves out (the search after it does), but it improves
+        # the rest (county, 30 s, 5 seeds: mean 736,303 without; with 40% of the
+        # time left, as here, 724,657; 30%: 722,277; 50%: 726,511).
         start, guided = _lp_guided(
             problem,
             start,
