@@ -9,6 +9,8 @@ objective, provided that is cheaper than leaving it out.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from caseload.problem import UNASSIGNED, AssignmentProblem
@@ -148,18 +150,25 @@ def make_room(
             continue  # already placed
         lo, hi = int(start[i]), int(start[i + 1])
         best: tuple[float, int, list[int]] | None = None
-        for k in range(lo, hi):
-            agent = int(p.pair_agent[k])
-            need = loads[:, agent] + p.pair_usage[:, k]
+        agents = p.pair_agent[lo:hi]
+        # Plain floats per candidate: numpy on three numbers costs more than the sums.
+        needs = (loads[:, agents] + p.pair_usage[:, lo:hi]).T.tolist()
+        rooms = slack[:, agents].T.tolist()
+        skip_i = float(p.skip_cost[i])
+        for k, agent, need, room in zip(range(lo, hi), agents.tolist(), needs, rooms, strict=True):
             dropped: list[int] = []
             cost = float(p.pair_cost[k])
+            # Dearer than the best so far (or than leaving the item out) cannot win.
+            cut = min(skip_i, best[0] if best is not None else math.inf)
+            cut += 1e-6 * max(1.0, abs(cut)) if math.isfinite(cut) else 0.0
             for j in held[agent]:
-                if np.all(need <= slack[:, agent]):
+                if all(n <= r for n, r in zip(need, room, strict=True)) or cost > cut:
                     break
-                need = need - p.pair_usage[:, _pair(p, start, j, agent)]
+                freed = p.pair_usage[:, _pair(p, start, j, agent)].tolist()
+                need = [n - u for n, u in zip(need, freed, strict=True)]
                 dropped.append(j)
                 cost += float(p.skip_cost[j])
-            if not np.all(need <= slack[:, agent]):
+            if cost > cut or not all(n <= r for n, r in zip(need, room, strict=True)):
                 continue
             if preferred is not None and preferred[i] == agent:
                 cost -= 1e-9 * max(1.0, abs(cost))
