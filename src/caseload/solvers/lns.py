@@ -238,6 +238,7 @@ def improve(
     stop: Callable[[], bool] = lambda: False,
     work: float | None = None,
     views: Sequence[np.ndarray] = (),
+    patience: int | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
@@ -256,6 +257,10 @@ def improve(
     (and each item's current one), so that a sub-problem of the same size
     reaches more agents. Every step is judged on the whole problem.
 
+    With ``patience``, the search also ends after that many sub-problems in a
+    row have brought nothing while CP-SAT proves them at the largest size: the
+    neighbourhoods have nothing left to give.
+
     Returns the best assignment and search statistics.
     """
     p = problem
@@ -269,7 +274,7 @@ def improve(
     # CP-SAT's deterministic time runs at about half of wall time on one thread.
     work_left = DETERMINISTIC_SHARE * (deadline - began) if work is None else work
     k = min(INITIAL_AGENTS, p.num_agents)
-    steps = improved = 0
+    steps = improved = stalled = 0
     wall_limited = False
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
     try:
@@ -336,6 +341,7 @@ def improve(
                 if gain and not p.violations(candidate):
                     better = (candidate, value)
                     break
+            stalled = 0 if better is not None else stalled + len(jobs)
             if better is not None:
                 best, best_value = better
                 improved += 1
@@ -344,6 +350,8 @@ def improve(
                     break
             # Grow the neighbourhood while CP-SAT proves sub-problems quickly.
             if all(o.proved_optimal for o in outs):
+                if patience is not None and stalled >= patience and k >= min(p.num_agents, 30):
+                    break
                 k = min(k + 1, p.num_agents, 30)
             else:
                 k = max(4, k - 2)
