@@ -202,17 +202,25 @@ class AssignmentProblem:
 
     def objective(self, assignment: np.ndarray) -> float:
         """The objective of an assignment (``inf`` when a must-assign item is out)."""
+        return self.evaluate(assignment)[0]
+
+    def evaluate(self, assignment: np.ndarray) -> tuple[float, np.ndarray]:
+        """The objective of an assignment and its loads (see :meth:`loads`), in one pass."""
         pairs = self.pairs_of(assignment)
         skipped = assignment == UNASSIGNED
         skip = float(self.skip_cost[skipped].sum()) if skipped.any() else 0.0
         cost = float(self.pair_cost[pairs].sum()) + skip
+        loads = self.loads(pairs)
         if self.peak_weight:
-            cost += self.peak_weight * self.peak(self.loads(pairs))
-        return cost
+            cost += self.peak_weight * self.peak(loads)
+        return cost, loads
 
     def violations(self, assignment: np.ndarray, rtol: float = 1e-9) -> list[str]:
         """Resource limits an assignment breaks (empty when feasible)."""
-        loads = self.loads(self.pairs_of(assignment))
+        return self.over_limits(self.loads(self.pairs_of(assignment)), rtol)
+
+    def over_limits(self, loads: np.ndarray, rtol: float = 1e-9) -> list[str]:
+        """The limits that ``loads`` (as from :meth:`evaluate`) break."""
         over = loads > self.limits * (1 + rtol) + rtol
         return [
             f"agent {a}: {self.resource_names[r]} {loads[r, a]:g} > {self.limits[r, a]:g}"

@@ -109,12 +109,16 @@ def sub_problem(
     rng: np.random.Generator,
     taken: np.ndarray | None = None,
     include: np.ndarray | None = None,
+    loads: np.ndarray | None = None,
 ) -> tuple[AssignmentProblem, np.ndarray, np.ndarray, np.ndarray]:
     """The sub-problem over ``agents``: their items plus left-out items they could take.
 
     Left-out items already ``taken`` (a mask) by another sub-problem solved at
-    the same time are not offered. Returns the sub-problem, the global items
-    and agents it covers (both sorted), and the hint (local agent per item).
+    the same time are not offered. ``loads`` are those of ``assignment``, if
+    the caller keeps them (``problem.loads`` of its pairs), which spares
+    recomputing them over every pair of a county for the peak floor. Returns
+    the sub-problem, the global items and agents it covers (both sorted), and
+    the hint (local agent per item).
     """
     agents = np.unique(agents)
     in_set = np.zeros(p.num_agents, dtype=bool)
@@ -147,9 +151,9 @@ def sub_problem(
     outside = ~in_set & (p.peak_capacity > 0)
     floor = p.peak_floor
     if p.peak_weight and outside.any():
-        loads = p.loads(
-            p.pairs_of(np.where(in_set[np.maximum(assignment, 0)], UNASSIGNED, assignment))
-        )
+        if loads is None:
+            loads = p.loads(p.pairs_of(assignment))
+        # An agent's load sums its own pairs only, so the others' items do not change it.
         floor = max(floor, float(np.max(100.0 * loads[0, outside] / p.peak_capacity[outside])))
 
     sub = AssignmentProblem(
@@ -269,7 +273,7 @@ def improve(
     rng = np.random.default_rng(seed)
     indexes = [_Index(p, v) for v in views] or [_Index(p)]
     best = start.copy()
-    best_value = p.objective(best)
+    best_value, best_loads = p.evaluate(best)
     began = time.perf_counter()
     threads = max(1, threads)
     deterministic = threads == 1
@@ -305,7 +309,7 @@ def improve(
                 busy[agents] = True
                 include = None if focus is None else np.array([focus])
                 sub, items, agents, hint = sub_problem(
-                    p, best, agents, index, FREE_PER_AGENT * k, rng, taken, include
+                    p, best, agents, index, FREE_PER_AGENT * k, rng, taken, include, best_loads
                 )
                 taken[items] = True
                 jobs.append(
@@ -329,7 +333,10 @@ def improve(
             for job, out in zip(jobs, outs, strict=True):
                 work_left -= float(out.statistics.get("deterministic_time", 0.0)) + STEP_WORK
                 if out.assignment is not None:
-                    changes.append((job.items, job.global_agents(out.assignment)))
+                    agents_of = job.global_agents(out.assignment)
+                    # Most steps give back their hint: nothing to evaluate.
+                    if not np.array_equal(best[job.items], agents_of):
+                        changes.append((job.items, agents_of))
             # Disjoint sub-problems usually combine; if the peak term says
             # otherwise, fall back to the best single one.
             tries = ([changes] if len(changes) > 1 else []) + [[c] for c in changes]
@@ -338,14 +345,14 @@ def improve(
                 candidate = best.copy()
                 for items, agents_of in change:
                     candidate[items] = agents_of
-                value = p.objective(candidate)
+                value, loads = p.evaluate(candidate)
                 gain = best_value - value > 1e-9 * max(1.0, abs(best_value))
-                if gain and not p.violations(candidate):
-                    better = (candidate, value)
+                if gain and not p.over_limits(loads):
+                    better = (candidate, value, loads)
                     break
             stalled = 0 if better is not None else stalled + len(jobs)
             if better is not None:
-                best, best_value = better
+                best, best_value, best_loads = better
                 improved += 1
                 point = Progress(time.perf_counter() - began, best_value, bound())
                 if progress is not None and progress(point):
