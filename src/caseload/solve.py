@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
@@ -456,7 +455,7 @@ def _by_search(
     # finish in the budget (a county), and the Lagrangian climb stands in.
     seconds = budget if plan is None else plan / DETERMINISTIC_SHARE
     use_lp = _lp_seconds(problem.num_pairs) < 0.75 * seconds
-    relax: Callable[..., LPSolution | None] = solve_lp
+    by_group = False
     if not use_lp and plan is None and problem.agent_group is not None:
         # Too large for one LP (a county): one per locality, on every thread, if
         # that fits in half the time. County, 2 seeds: at 15 s 841,439 / 843,389
@@ -465,25 +464,26 @@ def _by_search(
         home = group_home(problem)
         inside = problem.agent_group[problem.pair_agent] == home[problem.pair_item]
         per_group = np.bincount(problem.agent_group[problem.pair_agent[inside]])
-        use_lp = sum(_lp_seconds(int(n)) for n in per_group) < 0.5 * threads * seconds
-        relax = functools.partial(solve_lp_by_group, home=home, threads=threads)
-    if not use_lp:
-        lp = None
-    elif relax is not solve_lp:
+        by_group = sum(_lp_seconds(int(n)) for n in per_group) < 0.5 * threads * seconds
+    if by_group:
         # Every thread on the localities' LPs: search beside them would only
         # improve the fallback (county: the LPs take 3.9 s on two threads
         # instead of 7.1 s on one).
-        lp = relax(
+        lp = solve_lp_by_group(
             problem,
             deadline=time.perf_counter() + 0.5 * (deadline - time.perf_counter()),
             stop=cancelled,
+            home=home,
+            threads=threads,
         )
+    elif not use_lp:
+        lp = None
     elif plan is None:
         abandon = threading.Event()
         with ThreadPoolExecutor(max_workers=1) as pool:
             lp_deadline = time.perf_counter() + 0.9 * (deadline - time.perf_counter())
             pending = pool.submit(
-                relax,
+                solve_lp,
                 problem,
                 deadline=lp_deadline,
                 stop=lambda: cancelled() or abandon.is_set(),
