@@ -271,7 +271,7 @@ def test_search_in_a_view_uses_only_its_pairs(seed: int) -> None:
     allowed = view.copy()
     allowed[p.pairs_of(start)] = True
     found, stats = improve(
-        p, start, deadline=time.perf_counter() + 60, seed=seed, work=1.0, views=[view]
+        p, start, deadline=time.perf_counter() + 60, seed=seed, work=1.0, view=view
     )
     assert stats["lns_steps"] > 0
     assert not p.violations(found)

@@ -13,7 +13,7 @@ start.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -243,7 +243,7 @@ def improve(
     bound: Callable[[], float | None] = lambda: None,
     stop: Callable[[], bool] = lambda: False,
     work: float | None = None,
-    views: Sequence[np.ndarray] = (),
+    view: np.ndarray | None = None,
     patience: int | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
@@ -258,10 +258,10 @@ def improve(
     sub-problem and the whole search are limited in CP-SAT's deterministic
     time, and the wall-clock deadline only guards against a slow machine.
 
-    ``views`` are masks of pairs (for example those cheap at the LP's prices);
-    neighbourhoods are drawn from each in turn, offering only its pairs
-    (and each item's current one), so that a sub-problem of the same size
-    reaches more agents. Every step is judged on the whole problem.
+    ``view`` is a mask of pairs (for example those cheap at the LP's prices):
+    neighbourhoods are drawn from it, offering only its pairs (and each item's
+    current one), so that a sub-problem of the same size reaches more agents.
+    Every step is judged on the whole problem.
 
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
@@ -271,7 +271,7 @@ def improve(
     """
     p = problem
     rng = np.random.default_rng(seed)
-    indexes = [_Index(p, v) for v in views] or [_Index(p)]
+    index = _Index(p, view)
     best = start.copy()
     best_value, best_loads = p.evaluate(best)
     began = time.perf_counter()
@@ -296,8 +296,7 @@ def improve(
             busy = np.zeros(p.num_agents, dtype=bool)
             taken = np.zeros(p.num_items, dtype=bool)
             jobs = []
-            for j in range(threads):
-                index = indexes[(steps + j) % len(indexes)]
+            for _ in range(threads):
                 seeds, focus = _seed_agents(p, best, index, busy, k, rng)
                 if seeds.size == 0:
                     break
