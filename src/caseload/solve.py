@@ -315,8 +315,8 @@ def solve_problem(
         )
         return _finish(problem, [(start, False)] if start_ok else [], bound, "lagrangian", stats)
 
+    run = _Run(seed, threads, deadline, budget, progress, stop, plan)
     if strategy == "lns" and not start_ok:
-        run = _Run(seed, threads, deadline, budget, progress, stop, plan)
         return _soft_search(problem, stats, run)
 
     if strategy == "cpsat" or not start_ok:
@@ -358,7 +358,6 @@ def solve_problem(
             return _finish(problem, found, proved, source, stats, out.infeasible)
         start = min(found, key=lambda f: problem.objective(f[0]))[0]
 
-    run = _Run(seed, threads, deadline, budget, progress, stop, plan)
     return _by_search(problem, start, stats, run)
 
 
