@@ -279,6 +279,52 @@ def test_search_in_a_view_uses_only_its_pairs(seed: int) -> None:
     assert np.all(allowed[p.pairs_of(found)])
 
 
+def test_sub_problems_solved_at_once_share_no_worker_and_no_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With two threads a new sub-problem starts whenever one ends, from the best
+    allocation so far; those being solved at the same time never share an agent
+    or an item, so each answer still fits the allocation it comes back to."""
+    import threading
+
+    from caseload.generate import generate_authority
+    from caseload.solvers import lns
+    from caseload.solvers.greedy import greedy
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    start = greedy(p)
+    lock = threading.Lock()
+    running: list[lns._Job] = []
+    overlaps: list[tuple[int, int]] = []
+    most = [0]
+    solve = lns._Job.run
+
+    def run(job: lns._Job) -> Any:
+        with lock:
+            for other in running:
+                overlaps.append(
+                    (
+                        np.intersect1d(job.agents, other.agents).size,
+                        np.intersect1d(job.items, other.items).size,
+                    )
+                )
+            running.append(job)
+            most[0] = max(most[0], len(running))
+        try:
+            return solve(job)
+        finally:
+            with lock:
+                running.remove(job)
+
+    monkeypatch.setattr(lns._Job, "run", run)
+    found, stats = lns.improve(p, start, deadline=time.perf_counter() + 3, seed=4, threads=2)
+    assert most[0] == 2 and overlaps, "two sub-problems were never solved at once"
+    assert all(agents == 0 and items == 0 for agents, items in overlaps)
+    assert stats["lns_steps"] > 2
+    assert not p.violations(found)
+    assert p.objective(found) < p.objective(start)
+
+
 @pytest.mark.parametrize("seed", [0, 3])
 def test_lp_by_locality_is_a_relaxed_solution_of_the_whole(seed: int) -> None:
     """Solved locality by locality, each item uses only pairs with workers of

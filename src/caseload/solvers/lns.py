@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,10 +281,74 @@ def improve(
     work_left = DETERMINISTIC_SHARE * (deadline - began) if work is None else work
     k = min(INITIAL_AGENTS, p.num_agents)
     steps = improved = stalled = 0
-    wall_limited = False
+    wall_limited = finished = False
+    # Agents and left-out items of the sub-problems being solved: a new one
+    # keeps clear of them, so that each answer still fits when it comes back.
+    busy = np.zeros(p.num_agents, dtype=bool)
+    taken = np.zeros(p.num_items, dtype=bool)
+
+    def build(left: float) -> _Job | None:
+        seeds, focus = _seed_agents(p, best, index, busy, taken, k, rng)
+        if seeds.size == 0:
+            return None
+        agents = seeds
+        if seeds.size < k:
+            related = _related_agents(p, int(seeds[0]), k - seeds.size + 1, index, rng, busy)
+            agents = np.unique(np.concatenate([seeds, related]))
+        include = None if focus is None else np.array([focus])
+        sub, items, agents, hint = sub_problem(
+            p, best, agents, index, FREE_PER_AGENT * k, rng, taken, include, best_loads
+        )
+        busy[agents] = True
+        taken[items] = True
+        return _Job(
+            sub,
+            items,
+            agents,
+            hint,
+            seed=int(rng.integers(2**31 - 1)),
+            # On one thread the deterministic limit ends each sub-solve; the
+            # clock only guards the deadline.
+            seconds=left if deterministic else min(SUB_SECONDS, left),
+            work=min(0.5 * SUB_SECONDS, work_left) if deterministic else None,
+        )
+
+    def settle(job: _Job, out: SolverOutput) -> None:
+        """Keep the job's answer if it improves the whole; adapt the neighbourhood size."""
+        nonlocal best, best_value, best_loads, improved, stalled, k, work_left, finished
+        busy[job.agents] = False
+        taken[job.items] = False
+        work_left -= float(out.statistics.get("deterministic_time", 0.0)) + STEP_WORK
+        gained = False
+        if out.assignment is not None:
+            agents_of = job.global_agents(out.assignment)
+            # Most steps give back their hint: nothing to evaluate.
+            if not np.array_equal(best[job.items], agents_of):
+                candidate = best.copy()
+                candidate[job.items] = agents_of
+                value, loads = p.evaluate(candidate)
+                gain = best_value - value > 1e-9 * max(1.0, abs(best_value))
+                if gain and not p.over_limits(loads):
+                    best, best_value, best_loads = candidate, value, loads
+                    gained = True
+        stalled = 0 if gained else stalled + 1
+        if gained:
+            improved += 1
+            point = Progress(time.perf_counter() - began, best_value, bound())
+            if progress is not None and progress(point):
+                finished = True
+        # Grow the neighbourhood while CP-SAT proves sub-problems quickly.
+        if out.proved_optimal:
+            if patience is not None and stalled >= patience and k >= min(p.num_agents, MAX_AGENTS):
+                finished = True
+            k = min(k + 1, p.num_agents, MAX_AGENTS)
+        else:
+            k = max(4, k - 2)
+
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    running: dict[Future[SolverOutput], _Job] = {}
     try:
-        while p.num_agents:
+        while p.num_agents and not finished:
             left = deadline - time.perf_counter()
             if deterministic and work_left <= 0:
                 break
@@ -293,82 +357,35 @@ def improve(
                 # ending it first means the run may not repeat.
                 wall_limited = deterministic and left < 0.05
                 break
-            busy = np.zeros(p.num_agents, dtype=bool)
-            taken = np.zeros(p.num_items, dtype=bool)
-            jobs = []
-            for _ in range(threads):
-                seeds, focus = _seed_agents(p, best, index, busy, k, rng)
-                if seeds.size == 0:
+            if pool is None:
+                job = build(left)
+                if job is None:
                     break
-                agents = seeds
-                if seeds.size < k:
-                    more = k - seeds.size + 1
-                    related = _related_agents(p, int(seeds[0]), more, index, rng, busy)
-                    agents = np.unique(np.concatenate([seeds, related]))
-                busy[agents] = True
-                include = None if focus is None else np.array([focus])
-                sub, items, agents, hint = sub_problem(
-                    p, best, agents, index, FREE_PER_AGENT * k, rng, taken, include, best_loads
-                )
-                taken[items] = True
-                jobs.append(
-                    _Job(
-                        sub,
-                        items,
-                        agents,
-                        hint,
-                        seed=int(rng.integers(2**31 - 1)),
-                        # On one thread the deterministic limit ends each
-                        # sub-solve; the clock only guards the deadline.
-                        seconds=left if deterministic else min(SUB_SECONDS, left),
-                        work=min(0.5 * SUB_SECONDS, work_left) if deterministic else None,
-                    )
-                )
-            if not jobs:
+                steps += 1
+                settle(job, job.run())
+                continue
+            # With more threads, one sub-problem per thread is always being
+            # solved: a new one is built, from the best so far, as soon as a
+            # thread comes free, rather than every thread waiting for the
+            # slowest and for the Python work between rounds.
+            while len(running) < threads:
+                job = build(left)
+                if job is None:
+                    break
+                running[pool.submit(_Job.run, job)] = job
+                steps += 1
+            if not running:
                 break
-            steps += len(jobs)
-            outs = list(pool.map(_Job.run, jobs)) if pool is not None else [jobs[0].run()]
-            changes = []
-            for job, out in zip(jobs, outs, strict=True):
-                work_left -= float(out.statistics.get("deterministic_time", 0.0)) + STEP_WORK
-                if out.assignment is not None:
-                    agents_of = job.global_agents(out.assignment)
-                    # Most steps give back their hint: nothing to evaluate.
-                    if not np.array_equal(best[job.items], agents_of):
-                        changes.append((job.items, agents_of))
-            # Disjoint sub-problems usually combine; if the peak term says
-            # otherwise, fall back to the best single one.
-            tries = ([changes] if len(changes) > 1 else []) + [[c] for c in changes]
-            better = None
-            for change in tries:
-                candidate = best.copy()
-                for items, agents_of in change:
-                    candidate[items] = agents_of
-                value, loads = p.evaluate(candidate)
-                gain = best_value - value > 1e-9 * max(1.0, abs(best_value))
-                if gain and not p.over_limits(loads):
-                    better = (candidate, value, loads)
-                    break
-            stalled = 0 if better is not None else stalled + len(jobs)
-            if better is not None:
-                best, best_value, best_loads = better
-                improved += 1
-                point = Progress(time.perf_counter() - began, best_value, bound())
-                if progress is not None and progress(point):
-                    break
-            # Grow the neighbourhood while CP-SAT proves sub-problems quickly.
-            if all(o.proved_optimal for o in outs):
-                if (
-                    patience is not None
-                    and stalled >= patience
-                    and k >= min(p.num_agents, MAX_AGENTS)
-                ):
-                    break
-                k = min(k + 1, p.num_agents, MAX_AGENTS)
-            else:
-                k = max(4, k - 2)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                settle(running.pop(future), future.result())
     finally:
         if pool is not None:
+            # Answers still coming (each within SUB_SECONDS) are kept if they help.
+            for future in list(running):
+                out = future.result()
+                if not finished:
+                    settle(running.pop(future), out)
             pool.shutdown(wait=True)
     stats: dict[str, float] = {"lns_steps": steps, "lns_improvements": improved, "lns_agents": k}
     if wall_limited:
@@ -381,6 +398,7 @@ def _seed_agents(
     assignment: np.ndarray,
     index: _Index,
     busy: np.ndarray,
+    taken: np.ndarray,
     k: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, int | None]:
@@ -388,12 +406,13 @@ def _seed_agents(
 
     Half the time, the agents able to take a costly left-out item (up to
     ``k`` of them), so a statutory or red case is offered to everyone who
-    could hold it at once; otherwise one free agent.
+    could hold it at once; otherwise one free agent. Agents ``busy`` and items
+    ``taken`` in sub-problems being solved are passed over.
     """
     free = np.flatnonzero(~busy)
     if free.size == 0:
         return free, None
-    left_out = np.flatnonzero((assignment == UNASSIGNED) & index.options)
+    left_out = np.flatnonzero((assignment == UNASSIGNED) & index.options & ~taken)
     if left_out.size and rng.random() < 0.5:
         weights = p.skip_cost[left_out]
         item = int(rng.choice(left_out, p=weights / weights.sum()))
