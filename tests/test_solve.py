@@ -427,3 +427,25 @@ def test_summary_html_and_progress(tiny):
     assert html.startswith("<div>") and "Peak utilisation" in html and "<script" not in html
     assert seen, "progress is reported"
     assert all(b.objective <= a.objective for a, b in itertools.pairwise(seen))
+
+
+def test_packing_knapsacks_gives_up_at_its_deadline() -> None:
+    """The knapsack packing at the LP's prices is a start worth trying only when
+    it is quick: past its deadline it gives nothing rather than a late answer;
+    in time it gives a feasible allocation that places every statutory case the
+    start places."""
+    from caseload.generate import generate_authority
+    from caseload.problem import UNASSIGNED
+    from caseload.solve import _packed_start, _urgent_items
+    from caseload.solvers.greedy import greedy
+    from caseload.solvers.lp import solve_lp
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    lp = solve_lp(p, deadline=time.perf_counter() + 30)
+    assert lp is not None and lp.optimal
+    start = greedy(p)
+    assert _packed_start(p, lp, start, deadline=time.perf_counter() - 1) is None
+    packed = _packed_start(p, lp, start)
+    assert packed is not None and not p.violations(packed)
+    urgent = _urgent_items(p) & (start != UNASSIGNED)
+    assert np.all(packed[urgent] != UNASSIGNED)

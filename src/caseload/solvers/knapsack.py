@@ -156,7 +156,9 @@ class KnapsackLagrangian:
                 at = at - need
         return float(table[tuple(int(c) for c in caps)]), np.array(chosen, dtype=np.int64)
 
-    def pack(self, lam: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    def pack(
+        self, lam: np.ndarray, nu: np.ndarray, deadline: float = math.inf
+    ) -> np.ndarray | None:
         """A Lagrangian heuristic: every agent's best knapsack at prices ``(lam, nu)``.
 
         Each agent takes the items that pay most at these prices within all
@@ -164,14 +166,19 @@ class KnapsackLagrangian:
         by several agents goes to the one for which it is cheapest. The result
         may leave out items that must be placed and, through the grid's
         rounding, overfill an agent slightly: callers repair it (see
-        :func:`caseload.solvers.greedy.make_room`).
+        :func:`caseload.solvers.greedy.make_room`). ``None`` if the deadline
+        passes first.
         """
         p = self.p
         lam = np.where(self.must, lam, np.maximum(lam, 0.0))
         reduced = self.base_cost + lam[p.pair_item]
         if self.beta:
             reduced = reduced + nu[p.pair_agent] * self.util
-        taken = [self._knapsack(a, reduced)[1] for a in range(p.num_agents)]
+        taken = []
+        for a in range(p.num_agents):
+            if time.perf_counter() > deadline:
+                return None
+            taken.append(self._knapsack(a, reduced)[1])
         pairs = np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
         pairs = pairs[np.lexsort((reduced[pairs], p.pair_item[pairs]))]
         first = np.ones(pairs.size, dtype=bool)
