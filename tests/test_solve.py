@@ -449,3 +449,27 @@ def test_packing_knapsacks_gives_up_at_its_deadline() -> None:
     assert packed is not None and not p.violations(packed)
     urgent = _urgent_items(p) & (start != UNASSIGNED)
     assert np.all(packed[urgent] != UNASSIGNED)
+
+
+def test_full_model_far_from_proved_hands_over_to_the_search(tiny) -> None:
+    """Below the size where the search takes over, CP-SAT solves the whole model;
+    still far from a proof at half its time (a small authority), it hands its best
+    allocation to the search, whose answer passes the independent checker with
+    every statutory case placed and a bound below it. A problem CP-SAT proves
+    keeps to CP-SAT."""
+    from caseload.check import check
+    from caseload.generate import generate_authority
+
+    inst = Instance.from_dict(generate_authority("small", 1))
+    result = solve(inst, time_limit=6, threads=2, seed=0)
+    assert result.statistics.get("cpsat_gave_up") is True
+    assert "lns_steps" in result.statistics
+    assert check(inst, result).ok
+    statutory = {c.id for c in inst.cases if inst.statutory(c)}
+    assert not statutory & set(result.unallocated)
+    assert result.bound is not None and result.bound <= result.objective["total"]
+
+    small = Instance.from_dict(tiny)
+    proved = solve(small, time_limit=6, threads=2, seed=0)
+    assert "cpsat_gave_up" not in proved.statistics
+    assert proved.bound == pytest.approx(proved.objective["total"])

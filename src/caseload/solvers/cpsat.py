@@ -57,12 +57,18 @@ def _round(values: np.ndarray, how: str) -> np.ndarray:
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
+    """Reports each new solution (if asked) and keeps the best objective in ``seen[0]``."""
+
     def __init__(
-        self, report: Callable[[Progress], bool | None], to_true: Callable[[float], float]
+        self,
+        report: Callable[[Progress], bool | None] | None,
+        to_true: Callable[[float], float],
+        seen: list[float],
     ):
         super().__init__()
         self._report = report
         self._to_true = to_true
+        self._seen = seen
         self._start = time.perf_counter()
 
     def on_solution_callback(self) -> None:
@@ -71,7 +77,8 @@ class _Progress(cp_model.CpSolverSolutionCallback):
             objective=self._to_true(self.objective_value),
             bound=self._to_true(self.best_objective_bound),
         )
-        if self._report(point):
+        self._seen[0] = point.objective
+        if self._report is not None and self._report(point):
             self.stop_search()
 
 
@@ -89,6 +96,7 @@ def solve_cpsat(
     side: SideLimit | None = None,
     stop: Callable[[], bool] | None = None,
     presolve: bool = True,
+    give_up: Callable[[float, float], bool] | None = None,
 ) -> SolverOutput:
     """Solve the core problem with CP-SAT.
 
@@ -119,6 +127,10 @@ def solve_cpsat(
     stop
         Polled every 50 ms from a watcher thread; ``True`` ends the search
         with the best solution so far.
+    give_up
+        Polled every 50 ms with the best objective and bound so far (``inf``
+        and ``-inf`` before there are any); ``True`` ends the search as
+        ``stop`` does.
     presolve
         CP-SAT's presolve. Off for the many small sub-problems of a
         large-neighbourhood search: measured on a city authority's, it costs
@@ -255,8 +267,17 @@ def solve_cpsat(
     solver.parameters.cp_model_presolve = presolve
     if work_limit is not None:
         solver.parameters.max_deterministic_time = max(0.001, work_limit)
-    callback = _Progress(progress, to_true) if progress is not None else None
-    watcher = watch(stop, solver.stop_search) if stop is not None else None
+    seen = [math.inf, -math.inf]  # best objective and bound so far
+    callback = None
+    if progress is not None or give_up is not None:
+        callback = _Progress(progress, to_true, seen)
+    if give_up is not None:
+        solver.best_bound_callback = lambda value: seen.__setitem__(1, to_true(value))
+
+    def halt() -> bool:
+        return (stop is not None and stop()) or (give_up is not None and give_up(*seen))
+
+    watcher = watch(halt, solver.stop_search) if stop is not None or give_up is not None else None
     try:
         status = solver.solve(model, callback)
     finally:
