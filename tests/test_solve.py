@@ -452,24 +452,45 @@ def test_packing_knapsacks_gives_up_at_its_deadline() -> None:
 
 
 def test_full_model_far_from_proved_hands_over_to_the_search(tiny) -> None:
-    """Below the size where the search takes over, CP-SAT solves the whole model;
-    still far from a proof at half its time (a small authority), it hands its best
-    allocation to the search, whose answer passes the independent checker with
-    every statutory case placed and a bound below it. A problem CP-SAT proves
-    keeps to CP-SAT."""
-    from caseload.check import check
-    from caseload.generate import generate_authority
+    """Up to FULL_MODEL_PAIRS, CP-SAT solves the whole model; still far from a
+    proof at half its time (a tight GAP of type D, 20 agents x 200 jobs), it hands
+    its best allocation to the search, whose answer places every job within every
+    capacity (checked from the matrices) at the cost it states, with a bound
+    below it. A problem CP-SAT proves keeps to CP-SAT."""
+    from caseload.gap import GapInstance, solve_gap
 
-    inst = Instance.from_dict(generate_authority("small", 1))
-    result = solve(inst, time_limit=6, threads=2, seed=0)
-    assert result.statistics.get("cpsat_gave_up") is True
-    assert "lns_steps" in result.statistics
-    assert check(inst, result).ok
-    statutory = {c.id for c in inst.cases if inst.statutory(c)}
-    assert not statutory & set(result.unallocated)
-    assert result.bound is not None and result.bound <= result.objective["total"]
+    rng = np.random.default_rng(1)
+    usage = rng.integers(1, 101, size=(20, 200))
+    cost = 111 - usage + rng.integers(-10, 11, size=(20, 200))
+    capacity = np.floor(0.8 * usage.sum(axis=1) / 20).astype(np.int64)
+    gap = GapInstance(cost=cost, usage=usage, capacity=capacity)
+    assert gap.to_problem().num_pairs <= solve_module().FULL_MODEL_PAIRS
+    seen: dict[str, Any] = {}
+    real = solve_module()._finish
+
+    def spy(problem: Any, found: Any, bound: Any, source: Any, stats: Any, *rest: Any) -> Any:
+        seen.update(stats)
+        return real(problem, found, bound, source, stats, *rest)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(solve_module(), "_finish", spy)
+        out = solve_gap(gap, time_limit=4, threads=2)
+    assert seen.get("cpsat_gave_up") is True and seen.get("lns_steps", 0) > 0
+    agent = np.array(out["assignment"])
+    jobs = np.arange(200)
+    assert agent.shape == (200,) and np.all((agent >= 0) & (agent < 20))
+    assert np.all(np.bincount(agent, weights=usage[agent, jobs], minlength=20) <= capacity)
+    assert out["objective"] == int(cost[agent, jobs].sum())
+    assert out["bound"] is not None and out["bound"] <= out["objective"]
 
     small = Instance.from_dict(tiny)
     proved = solve(small, time_limit=6, threads=2, seed=0)
     assert "cpsat_gave_up" not in proved.statistics
     assert proved.bound == pytest.approx(proved.objective["total"])
+
+
+def solve_module() -> Any:
+    """The module ``caseload.solve`` (the package's ``solve`` is the function)."""
+    import importlib
+
+    return importlib.import_module("caseload.solve")
