@@ -483,6 +483,10 @@ def test_full_model_far_from_proved_hands_over_to_the_search(tiny) -> None:
     assert out["objective"] == int(cost[agent, jobs].sum())
     assert out["bound"] is not None and out["bound"] <= out["objective"]
 
+    # Asked for by name, CP-SAT keeps the whole time.
+    named = solve_module().solve_problem(gap.to_problem(), time_limit=3, strategy="cpsat")
+    assert "cpsat_gave_up" not in named.statistics and "lns_steps" not in named.statistics
+
     small = Instance.from_dict(tiny)
     proved = solve(small, time_limit=6, threads=2, seed=0)
     assert "cpsat_gave_up" not in proved.statistics

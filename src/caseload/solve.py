@@ -290,7 +290,10 @@ def solve_problem(
     LP relaxation, whose prices give the Lagrangian bound and whose integral
     part, completed greedily, a better start; then large-neighbourhood search
     with exact CP-SAT sub-problems), ``"greedy"`` (the construction alone), or ``"auto"``
-    (``cpsat`` up to :data:`FULL_MODEL_PAIRS` pairs, ``lns`` above). The
+    (``cpsat`` up to :data:`FULL_MODEL_PAIRS` pairs, ``lns`` above; with two
+    or more threads ``cpsat`` hands its best allocation to the ``lns`` steps
+    if still more than :data:`SWITCH_GAP` from a proof after
+    :data:`SWITCH_SHARE` of its time). The
     returned bound is valid and at most the returned objective. ``initial``
     is a warm start, used (completed greedily) where it is feasible and beats
     the greedy construction.
@@ -310,7 +313,8 @@ def solve_problem(
     budget = deadline - started
     # One thread: the whole budget in deterministic work, fixed whatever the clock says.
     plan = None if threads > 1 else (work if work is not None else default_work(time_limit))
-    if strategy == "auto":
+    automatic = strategy == "auto"
+    if automatic:
         strategy = "cpsat" if problem.num_pairs <= FULL_MODEL_PAIRS else "lns"
     start = greedy(problem)
     must = ~np.isfinite(problem.skip_cost)
@@ -372,8 +376,9 @@ def solve_problem(
             # One thread is reproducible only under a deterministic limit.
             work_limit=None if plan is None else share * 0.85 * plan,
             stop=stop,
-            # One thread keeps to CP-SAT, whose deterministic limit makes runs repeat.
-            give_up=give_up if strategy == "cpsat" and plan is None else None,
+            # One thread keeps to CP-SAT, whose deterministic limit makes runs
+            # repeat; so does a caller who asked for CP-SAT by name.
+            give_up=give_up if automatic and strategy == "cpsat" and plan is None else None,
         )
         # Deterministic time wobbles in its last digits from run to run.
         stats.update({k: v for k, v in out.statistics.items() if k != "deterministic_time"})
