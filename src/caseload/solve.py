@@ -389,7 +389,12 @@ def solve_problem(
             proved, source = out.bound, out.bound_source
             if priced is not None and (proved is None or priced[0] > proved):
                 proved, source = priced
-            if gave_up.is_set() and out.assignment is not None and not (stop and stop()):
+            if (
+                gave_up.is_set()
+                and out.assignment is not None
+                and not out.proved_optimal
+                and not (stop and stop())
+            ):
                 # Far from proved by now (a tight GAP): the search does better
                 # with the rest of the time, from CP-SAT's best.
                 stats["cpsat_gave_up"] = True
