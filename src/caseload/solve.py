@@ -225,20 +225,18 @@ def _lp_seconds(pairs: int) -> float:
 #: 3,065,587, small-1 83,702 / 83,250 -> 82,306 / 83,109, small-2 131,218 /
 #: 130,801 -> 130,610 / 130,626; on one thread (the CI gate) the full model
 #: alone left 7 statutory cases out on small-0 where the search leaves 3 (the
-#: fewest possible: its bound is 3,063,898), and small-1 116,590 -> 89,988.
+#: fewest found, 0.13% above the bound), and small-1 116,590 -> 89,988.
 FULL_MODEL_PAIRS = 5_000
 
 #: Below it, CP-SAT on the full model hands over to the search if, after this
 #: share of its time, its gap is still above SWITCH_GAP (two or more threads;
 #: one thread keeps to CP-SAT, whose deterministic limit makes runs repeat).
 #: The OR-Library GAPs it proves in 15 s are within 0.5% by a third of it
-#: (c20200: 0.50% at 4.5 s); tight GAPs of types D and E stay at 1.1-1.4%, and
-#: small authorities further off. 15 s, before -> after: d20x200 12,345 ->
-#: 12,266, d40x400 24,533 -> 24,453, e20x200 22,670 -> 22,630, e40x400 44,872
-#: -> 44,863; small authorities at 10 s, seeds 0/1: small-1 118,895 / 108,205
-#: -> 83,728 / 83,273, small-2 151,144 / 3,147,244 -> 132,015 / 130,641,
-#: small-0 6,090,896 / 4,075,936 -> 3,067,192 / 3,066,002 (fewer statutory
-#: cases out). At 0.3 and 0.75% it also gave up on c20200.
+#: (c20200: 0.50% at 4.5 s); tight GAPs of types D and E stay at 1.1-1.4%.
+#: 15 s, before -> after: d20x200 12,345 -> 12,266, e20x200 22,670 -> 22,630
+#: (and, while FULL_MODEL_PAIRS was 20,000, d40x400 24,533 -> 24,453, e40x400
+#: 44,872 -> 44,863; small authorities at 10 s, seeds 0/1: small-1 118,895 /
+#: 108,205 -> 83,728 / 83,273). At 30% and 0.75% it also gave up on c20200.
 SWITCH_SHARE = 0.5
 SWITCH_GAP = 0.01
 

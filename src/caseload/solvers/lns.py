@@ -254,9 +254,11 @@ def improve(
     to run, so reproducible callers pass it.
 
     With ``threads`` > 1, that many disjoint sub-problems are solved at once,
-    one CP-SAT thread each. With one thread the search is reproducible: each
-    sub-problem and the whole search are limited in CP-SAT's deterministic
-    time, and the wall-clock deadline only guards against a slow machine.
+    one CP-SAT thread each; as soon as one ends, the next is built from the
+    best assignment so far, clear of those still being solved. With one
+    thread the search is reproducible: each sub-problem and the whole search
+    are limited in CP-SAT's deterministic time, and the wall-clock deadline
+    only guards against a slow machine.
 
     ``view`` is a mask of pairs (for example those cheap at the LP's prices):
     neighbourhoods are drawn from it, offering only its pairs (and each item's
