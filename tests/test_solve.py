@@ -370,20 +370,15 @@ def test_a_problem_too_large_for_one_lp_starts_from_its_localities_lps(monkeypat
     """Where the whole LP would take too long (a county; here a city authority made to
     look like one), the localities' LPs and their rounding start the search, and the
     answer still passes the independent checker with every statutory case placed."""
-    import importlib
-
     import caseload.solvers.lp as lp_module
     from caseload.check import check
     from caseload.generate import generate_authority
 
-    # The package's `solve` is the function; the module is reached by name.
-    solve_module = importlib.import_module("caseload.solve")
+    module = solve_module()
     inst = Instance.from_dict(generate_authority("medium", 0))
     whole = compile_instance(inst).problem.num_pairs
-    real = solve_module._lp_seconds
-    monkeypatch.setattr(
-        solve_module, "_lp_seconds", lambda pairs: 1e9 if pairs >= whole else real(pairs)
-    )
+    real = module._lp_seconds
+    monkeypatch.setattr(module, "_lp_seconds", lambda pairs: 1e9 if pairs >= whole else real(pairs))
     calls = []
     by_group = lp_module.solve_lp_by_group
 
