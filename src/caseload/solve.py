@@ -584,7 +584,8 @@ def _by_search(
             # cannot (and whose objective they would dominate); it stops once
             # the objective is below one statutory case's cost.
             floor = float(np.min(problem.skip_cost[_urgent_items(problem)]))
-            start, _ = improve(
+            # No search ran beside the localities' LPs: these are its first steps.
+            start, lns_stats = improve(
                 problem,
                 start,
                 deadline=time.perf_counter()
@@ -675,8 +676,8 @@ def _by_search(
                 # Never at the price of a statutory case the start places.
                 if _rank(problem, packed) < _rank(problem, start):
                     start = packed
-        # After the localities' LPs too: it cannot place the statutory cases
-        # their rounding leaves out (the search after it does), but it improves
+        # After the localities' LPs too, once the search has placed the
+        # statutory cases their rounding leaves out (it cannot): it improves
         # the rest (county, 30 s, 5 seeds: mean 736,303 without; with 40% of the
         # time left, as here, 724,657; 30%: 722,277; 50%: 726,511).
         start, guided = _lp_guided(
