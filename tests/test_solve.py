@@ -229,6 +229,7 @@ def test_every_bound_is_below_the_brute_force_optimum(seed: int) -> None:
     assert whole >= lp_bound - 1e-6 * max(1.0, abs(lp_bound))  # whole items never weaken it
     ascended = CapacityLagrangian(p).ascend(best, seconds=1)
     assert ascended <= best + tol
+    assert CapacityLagrangian(p).smooth_ascent(seconds=0.3) <= best + tol
     out = solve_problem(p, time_limit=1, threads=1, strategy="lns")
     assert out.assignment is not None and not p.violations(out.assignment)
     assert out.bound is not None and out.bound <= best + tol
@@ -250,6 +251,49 @@ def test_lagrangian_climb_reaches_the_lp_bound(seed: int) -> None:
     lp_bound = CapacityLagrangian(p).consider(lp.mu, lp.nu)
     climbed = CapacityLagrangian(p).ascend(2 * lp_bound, seconds=60, iterations=800)
     assert 0.95 * lp_bound <= climbed <= lp_bound * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_smoothed_ascent_comes_close_to_the_lp_bound(seed: int) -> None:
+    """Without the peak term (whose prices the smoothed ascent leaves at zero)
+    its best value is the LP bound: on a small authority it comes within 1% of
+    it in two seconds, and never above it."""
+    from caseload.generate import generate_authority
+    from caseload.solvers.lagrangian import CapacityLagrangian
+    from caseload.solvers.lp import solve_lp
+
+    data = generate_authority("small", seed)
+    data["weights"]["balance"] = 0
+    p = compile_instance(Instance.from_dict(data)).problem
+    lp = solve_lp(p, deadline=time.perf_counter() + 30)
+    assert lp is not None and lp.optimal
+    lp_bound = CapacityLagrangian(p).consider(lp.mu, lp.nu)
+    lag = CapacityLagrangian(p)
+    zero = lag.consider(lag.mu, lag.nu)
+    smoothed = lag.smooth_ascent(seconds=2)
+    assert zero < 0.9 * lp_bound  # a start far below
+    assert 0.99 * lp_bound <= smoothed <= lp_bound * (1 + 1e-6)
+    assert lag.evaluate(lag.best_mu, lag.best_nu)[0] == pytest.approx(smoothed)
+
+
+def test_projected_quasi_newton_finds_a_bounded_maximum() -> None:
+    """The maximum of ``-sum w (x - c)^2`` over ``x >= 0`` is ``max(c, 0)``;
+    entries held fixed stay where they start."""
+    from caseload.solvers.lagrangian import _ascend_nonneg
+
+    rng = np.random.default_rng(3)
+    c = rng.normal(0, 10, 50)
+    w = rng.uniform(0.1, 100, 50)
+    free = np.ones(50, dtype=bool)
+    free[:5] = False
+    x0 = np.full(50, 2.0)
+
+    def f(x: np.ndarray) -> tuple[float, np.ndarray]:
+        return float(-(w * (x - c) ** 2).sum()), -2 * w * (x - c)
+
+    x = _ascend_nonneg(f, x0, steps=500, deadline=time.perf_counter() + 30, free=free)
+    assert np.allclose(x[5:], np.maximum(c[5:], 0.0), atol=1e-4)
+    assert np.array_equal(x[:5], x0[:5])
 
 
 @pytest.mark.parametrize("seed", [1, 2])
