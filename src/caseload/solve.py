@@ -22,6 +22,7 @@ from caseload.solvers.greedy import greedy
 from caseload.solvers.repair import place_urgent
 
 if TYPE_CHECKING:
+    from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lp import LPSolution
 
 logger = logging.getLogger("caseload")
@@ -240,13 +241,18 @@ FULL_MODEL_PAIRS = 5_000
 SWITCH_SHARE = 0.5
 SWITCH_GAP = 0.01
 
-#: After the localities' LPs (a county), at most this share of the time left
-#: goes to placing the statutory cases their rounding leaves out (about 20 on
-#: county-0), before the LP-guided search. County, 30 s, seeds 0-5, without ->
-#: with: mean 704,828 -> 698,913 (better on 5 of 6 seeds: 702,583 / 703,919 /
-#: 699,344 / 712,545 / 700,235 / 710,344 -> 699,736 / 695,468 / 688,818 /
-#: 709,384 / 702,194 / 697,879).
-PLACE_FIRST = 0.15
+#: The share of the time left that the smoothed Lagrangian ascent gets where the
+#: whole LP would not finish (a county): on two threads it converges there in
+#: 9-16 s (bound 500,000-501,500 on county-0, against zero prices' 173,672).
+SMOOTH_SHARE = 0.3
+
+#: Below this many seconds for the ascent the search from the greedy does
+#: better: a large authority given 2 s (0.45 s of ascent), seeds 0-2: 46,488 /
+#: 46,277 / 62,686 from the greedy, 46,669 / 48,861 / 63,665 from the prices;
+#: a county given 10 s (2.9 s of ascent), seeds 0/1: 833,771 / 844,371 from the
+#: greedy, 773,627 / 782,708 from the prices, whose exact bound was still below
+#: zero prices'.
+SMOOTH_MIN_SECONDS = 2.0
 
 #: Share of the pairs the main search draws its neighbourhoods from, once the LP
 #: is solved: those cheapest at its prices relative to their item's cheapest.
@@ -480,7 +486,7 @@ def _by_search(
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lns import improve
-    from caseload.solvers.lp import group_home, solve_lp, solve_lp_by_group
+    from caseload.solvers.lp import solve_lp
 
     seed, threads, deadline, budget, plan = (
         run.seed,
@@ -515,38 +521,23 @@ def _by_search(
     # finish in the budget (a county), and the Lagrangian climb stands in.
     seconds = budget if plan is None else plan / DETERMINISTIC_SHARE
     use_lp = _lp_seconds(problem.num_pairs) < 0.75 * seconds
-    by_group = False
-    if not use_lp and plan is None and problem.agent_group is not None:
-        # Too large for one LP (a county): one per locality, on every thread, if
-        # that fits in half the time. County, 2 seeds: at 15 s 841,439 / 843,389
-        # -> 803,166 / 806,819; at 10 s (allowing 60%) worse, 892,250 / 867,973 ->
-        # 889,019 / 938,399, the search having too little time left after them.
-        home = group_home(problem)
-        inside = problem.agent_group[problem.pair_agent] == home[problem.pair_item]
-        per_group = np.bincount(problem.agent_group[problem.pair_agent[inside]])
-        by_group = sum(_lp_seconds(int(n)) for n in per_group) < 0.5 * threads * seconds
-    if by_group:
-        # Every thread on the localities' LPs: search beside them would only
-        # improve the fallback (county: the LPs take 3.9 s on two threads
-        # instead of 7.1 s on one).
-        lp = solve_lp_by_group(
-            problem,
-            deadline=time.perf_counter() + 0.5 * (deadline - time.perf_counter()),
+    smoothed: CapacityLagrangian | None = None
+    if not use_lp and plan is None and SMOOTH_SHARE * seconds >= SMOOTH_MIN_SECONDS:
+        # Too large for one LP (a county): the smoothed Lagrangian ascent on
+        # every thread gives the bound and, through each case's cheapest pair at
+        # its prices, the start. County-0, 30 s, seeds 0-2: the localities' LPs
+        # (their rounding, then the search) reached 706,203 / 686,998 / 692,047
+        # with the zero-price bound 173,672; 9 s of ascent on two threads gives a
+        # bound of 500,015-501,101 and the search from its start 670,476 /
+        # 683,416 / 676,139 at 28 s.
+        smoothed = CapacityLagrangian(problem)
+        smoothed.consider(smoothed.mu, smoothed.nu)
+        smoothed.smooth_ascent(
+            seconds=SMOOTH_SHARE * max(0.0, deadline - time.perf_counter()),
             stop=cancelled,
-            home=home,
             threads=threads,
         )
-        # The localities' prices bound the whole poorly (minus millions on a
-        # county): the smoothed ascent from zero prices runs beside the search
-        # instead (county-0 alone: 460,000 in 10 s, 501,500 in 20 s; the
-        # subgradient climb stays at zero prices' 173,672).
-        climb = CapacityLagrangian(problem)
-        climb.consider(climb.mu, climb.nu)
-        climb_pending = _beside(
-            climb.smooth_ascent,
-            seconds=max(0.0, deadline - 0.5 * _RESERVE - time.perf_counter()),
-            stop=cancelled,
-        )
+        lp = None
     elif not use_lp:
         lp = None
     elif plan is None:
@@ -582,30 +573,15 @@ def _by_search(
     bound, source = -math.inf, "lagrangian"
     lag = CapacityLagrangian(problem)
     fallback = None
-    if lp is not None and lp.by_group:
-        rounded = _lp_rounded(problem, lp)
-        stats["rounded_objective"] = problem.objective(rounded)
-        # Its items without room at home (statutory ones in a busy locality)
-        # are out: the search places them across localities within a second
-        # or so on a county, but should it not, the search so far stands.
-        if not problem.violations(rounded):
-            fallback, start = start, rounded
-        if _rank(problem, start)[0] and not cancelled():
-            # The search places them before the LP-guided search runs, which
-            # cannot (and whose objective they would dominate); it stops once
-            # the objective is below one statutory case's cost.
-            floor = float(np.min(problem.skip_cost[_urgent_items(problem)]))
-            # No search ran beside the localities' LPs: these are its first steps.
-            start, lns_stats = improve(
-                problem,
-                start,
-                deadline=time.perf_counter()
-                + PLACE_FIRST * max(0.0, deadline - time.perf_counter()),
-                seed=seed + 5,
-                threads=threads,
-                stop=cancelled,
-                progress=lambda point: point.objective < floor,
-            )
+    if smoothed is not None:
+        bound = smoothed.best
+        stats["smoothed_bound"] = bound
+        if not cancelled():
+            # Its statutory cases without room (one or two on a county) the
+            # search places within a second or so; should it not, the search
+            # from the statutory-first start stands.
+            fallback, start = start, _priced_start(problem, smoothed)
+            stats["priced_objective"] = problem.objective(start)
     elif lp is not None:
         bound, source = lag.consider(lp.mu, lp.nu), "lp"
         stats["lp_optimal"] = lp.optimal
@@ -636,9 +612,7 @@ def _by_search(
             knap_pending = _beside(knap.evaluate, lp.lam, lp.nu, deadline=deadline - 0.5 * _RESERVE)
         if knap_pending is None:
             bound, source = _with_knapsack(stats, bound, source, whole)
-    if lp is not None and lp.by_group:
-        bound = lag.consider(lag.mu, lag.nu)  # until the smoothed ascent's
-    elif lp is None or not lp.optimal:
+    if smoothed is None and (lp is None or not lp.optimal):
         # Prices from an unfinished LP are valid but can be far off (bounds of
         # minus millions): climb from them or from zero prices, whichever is better.
         climb = CapacityLagrangian(problem)
@@ -662,31 +636,26 @@ def _by_search(
             if ascended > bound:
                 bound, source = ascended, "lagrangian"
     if lp is not None and lp.optimal and not cancelled():
-        if not lp.by_group:
-            # Packing whole knapsacks at the LP's prices around the statutory items
-            # sometimes beats the rounding where capacity is loose (a large
-            # authority); over the whole problem it never did, so it is not tried.
-            # Given a tenth of the time left: 0.2 s on a city authority, where
-            # it sometimes wins, but 6 s of 15 on a tight 80 x 1,600 GAP, where
-            # it never does (its knapsacks span the whole capacity). One
-            # thread runs it to completion, so that runs repeat.
-            packed = _packed_start(
-                problem,
-                lp,
-                start,
-                deadline=math.inf
-                if plan is not None
-                else time.perf_counter() + 0.1 * max(0.0, deadline - time.perf_counter()),
-            )
-            if packed is not None:
-                stats["packed_objective"] = problem.objective(packed)
-                # Never at the price of a statutory case the start places.
-                if _rank(problem, packed) < _rank(problem, start):
-                    start = packed
-        # After the localities' LPs too, once the search has placed the
-        # statutory cases their rounding leaves out (it cannot): it improves
-        # the rest (county, 30 s, 5 seeds: mean 736,303 without; with 40% of the
-        # time left, as here, 724,657; 30%: 722,277; 50%: 726,511).
+        # Packing whole knapsacks at the LP's prices around the statutory items
+        # sometimes beats the rounding where capacity is loose (a large
+        # authority); over the whole problem it never did, so it is not tried.
+        # Given a tenth of the time left: 0.2 s on a city authority, where
+        # it sometimes wins, but 6 s of 15 on a tight 80 x 1,600 GAP, where
+        # it never does (its knapsacks span the whole capacity). One
+        # thread runs it to completion, so that runs repeat.
+        packed = _packed_start(
+            problem,
+            lp,
+            start,
+            deadline=math.inf
+            if plan is not None
+            else time.perf_counter() + 0.1 * max(0.0, deadline - time.perf_counter()),
+        )
+        if packed is not None:
+            stats["packed_objective"] = problem.objective(packed)
+            # Never at the price of a statutory case the start places.
+            if _rank(problem, packed) < _rank(problem, start):
+                start = packed
         start, guided = _lp_guided(
             problem,
             start,
@@ -704,7 +673,7 @@ def _by_search(
         # Statutory cases still out: keep time for the exact repair at the end.
         search_end = deadline - min(1.0, 0.3 * max(0.0, deadline - time.perf_counter()))
     view = None
-    if lp is not None and lp.optimal and not lp.by_group and plan is None:
+    if lp is not None and lp.optimal and plan is None:
         # One thread (the reproducible, work-limited search) it made worse:
         # medium-0 679,824 -> 687,594 (mean of 4 seeds at the CI gate's budget).
         view = _priced_pairs(problem, lp, start)
@@ -879,6 +848,30 @@ def _priced_pairs(problem: AssignmentProblem, lp: LPSolution, start: np.ndarray)
     if p.incumbent is not None:
         keep |= p.pair_agent == p.incumbent[p.pair_item]
     return keep
+
+
+def _priced_start(problem: AssignmentProblem, lag: CapacityLagrangian) -> np.ndarray:
+    """Each item on its cheapest pair at the Lagrangian's best prices where it fits,
+    most costly to leave out first, then the greedy.
+
+    Where the prices are near the LP's, an item's cheapest pair is mostly where
+    the LP puts it, so this is a whole-problem start without the LP.
+    """
+    p = problem
+    _, chosen = lag.evaluate(lag.best_mu, np.zeros(p.num_agents))
+    urgency = np.where(np.isfinite(p.skip_cost), p.skip_cost, np.inf)
+    loads = np.zeros_like(p.limits)
+    partial = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
+    for item in np.argsort(-urgency, kind="stable").tolist():
+        pair = int(chosen[item])
+        if pair < 0:
+            continue
+        agent = int(p.pair_agent[pair])
+        after = loads[:, agent] + p.pair_usage[:, pair]
+        if np.all(after <= p.limits[:, agent] * (1 + 1e-12)):
+            loads[:, agent] = after
+            partial[item] = agent
+    return greedy(p, partial)
 
 
 def _lp_rounded(p: AssignmentProblem, lp: LPSolution) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +29,6 @@ class LPSolution:
     share of the peak and ``lam[i]`` item ``i``'s row; all are non-negative
     except ``lam`` of items that cannot be left out. ``optimal`` says whether GLOP
     finished; prices from an unfinished run still give a valid (weaker) bound.
-    ``by_group`` marks a relaxation solved group by group (see
-    :func:`solve_lp_by_group`): its ``x`` is a sound start, but its prices are
-    each group's own and bound the whole problem poorly.
     """
 
     x: np.ndarray
@@ -40,7 +36,6 @@ class LPSolution:
     nu: np.ndarray
     lam: np.ndarray
     optimal: bool
-    by_group: bool = False
 
     def integral_part(self, problem: AssignmentProblem) -> np.ndarray:
         """Agent per item where the LP assigns the item wholly (-1 elsewhere)."""
@@ -147,78 +142,3 @@ def solve_lp(
     return LPSolution(
         x=x, mu=mu, nu=nu, lam=lam, optimal=solver.status() == mbh.SolveStatus.OPTIMAL
     )
-
-
-def group_home(problem: AssignmentProblem) -> np.ndarray:
-    """Each item's group: that of the agent of its cheapest pair (-1 for an item with none).
-
-    Ties go to the lowest-numbered agent, so the answer is the same every run.
-    """
-    p = problem
-    assert p.agent_group is not None
-    home = np.full(p.num_items, -1, dtype=np.int64)
-    if p.num_pairs == 0:
-        return home
-    has = np.diff(p.item_start) > 0
-    order = np.lexsort((p.pair_agent, p.pair_cost, p.pair_item))
-    # The first pair of each item in that order is its cheapest.
-    first = order[p.item_start[:-1][has]]
-    home[has] = p.agent_group[p.pair_agent[first]]
-    return home
-
-
-def solve_lp_by_group(
-    problem: AssignmentProblem,
-    *,
-    deadline: float,
-    stop: Callable[[], bool] | None = None,
-    home: np.ndarray | None = None,
-    threads: int = 1,
-) -> LPSolution | None:
-    """The LP relaxation solved one agent group at a time, for problems too large for one.
-
-    Each item joins the group of its cheapest pair (:func:`group_home`) and
-    keeps only its pairs with that group's agents. The groups then share no
-    item and no agent, so their LPs are independent and their solutions
-    together are a solution of the whole relaxation restricted to those pairs:
-    a start for rounding. On a county (1.5 million pairs in 16 localities)
-    this is 16 LPs of 17,000-43,000 pairs, 7 s on one thread, where the whole
-    LP takes minutes. Items whose own group lacks room (a busy locality) stay
-    partly out here; the search finds them places across groups.
-
-    ``home`` is :func:`group_home`'s answer, if the caller has it already.
-    With ``threads`` > 1 that many groups are solved at once (GLOP releases
-    the GIL: 3.9 s instead of 7.1 s on the county with two). Returns ``None``
-    when the deadline passes or ``stop`` cancels first.
-    """
-    p = problem
-    assert p.agent_group is not None
-    group = p.agent_group
-    if home is None:
-        home = group_home(p)
-    x = np.zeros(p.num_pairs)
-    mu = np.zeros_like(p.limits)
-    nu = np.zeros(p.num_agents)
-    lam = np.zeros(p.num_items)
-    optimal = True
-    inside = group[p.pair_agent] == home[p.pair_item]
-    groups = [g for g in np.unique(group).tolist() if np.any(home == g)]
-
-    def solve_group(g: int) -> tuple[np.ndarray, LPSolution | None]:
-        keep = inside & (group[p.pair_agent] == g)
-        return keep, solve_lp(p.restricted(keep), deadline=deadline, stop=stop)
-
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        solved = list(pool.map(solve_group, groups))
-    for g, (keep, part) in zip(groups, solved, strict=True):
-        if part is None:
-            return None
-        agents, items = group == g, home == g
-        x[keep] = part.x
-        mu[:, agents] = part.mu[:, agents]
-        nu[agents] = part.nu[agents]
-        lam[items] = part.lam[items]
-        optimal &= part.optimal
-    if nu.sum() > p.peak_weight > 0:
-        nu *= p.peak_weight / nu.sum()
-    return LPSolution(x=x, mu=mu, nu=nu, lam=lam, optimal=optimal, by_group=True)
