@@ -310,7 +310,7 @@ def test_search_in_a_view_uses_only_its_pairs(seed: int) -> None:
     lp = solve_lp(p, deadline=time.perf_counter() + 30)
     assert lp is not None and lp.optimal
     start = greedy(p)
-    view = _priced_pairs(p, lp, start)
+    view = _priced_pairs(p, lp.mu, lp.nu, start, used=lp.x > 1e-6)
     assert 0 < view.sum() < p.num_pairs
     allowed = view.copy()
     allowed[p.pairs_of(start)] = True

@@ -242,16 +242,19 @@ SWITCH_SHARE = 0.5
 SWITCH_GAP = 0.01
 
 #: The share of the time left that the smoothed Lagrangian ascent gets where the
-#: whole LP would not finish (a county): on two threads it converges there in
-#: 9-16 s (bound 500,000-501,500 on county-0, against zero prices' 173,672).
-SMOOTH_SHARE = 0.3
+#: whole LP would not finish (a county); it stops sooner once converged. County-0,
+#: 30 s, seeds 0-2, share 0.2 / 0.3 / 0.4: objective mean 608,647 / 614,698 /
+#: 612,783 (one run moves by +-10,000), bounds 375,904-442,832 /
+#: 465,830-490,528 / 501,371-501,515 (zero prices: 173,672).
+SMOOTH_SHARE = 0.4
 
 #: Below this many seconds for the ascent the search from the greedy does
-#: better: a large authority given 2 s (0.45 s of ascent), seeds 0-2: 46,488 /
-#: 46,277 / 62,686 from the greedy, 46,669 / 48,861 / 63,665 from the prices;
-#: a county given 10 s (2.9 s of ascent), seeds 0/1: 833,771 / 844,371 from the
-#: greedy, 773,627 / 782,708 from the prices, whose exact bound was still below
-#: zero prices'.
+#: better. Measured at a share of 0.3: a large authority given 2 s (0.45 s of
+#: ascent), seeds 0-2: 46,488 / 46,277 / 62,686 from the greedy, 46,669 /
+#: 48,861 / 63,665 from the prices. A county given 10 s, seeds 0/1: 833,771 /
+#: 844,371 from the greedy; from the prices 773,627 / 782,708 (share 0.3) and
+#: 780,422 / 754,027 (0.4, searching the pairs cheap at them), its exact bound
+#: still below zero prices' there.
 SMOOTH_MIN_SECONDS = 2.0
 
 #: Share of the pairs the main search draws its neighbourhoods from, once the LP
@@ -676,7 +679,11 @@ def _by_search(
     if lp is not None and lp.optimal and plan is None:
         # One thread (the reproducible, work-limited search) it made worse:
         # medium-0 679,824 -> 687,594 (mean of 4 seeds at the CI gate's budget).
-        view = _priced_pairs(problem, lp, start)
+        view = _priced_pairs(problem, lp.mu, lp.nu, start, used=lp.x > 1e-6)
+    elif smoothed is not None and math.isfinite(smoothed.best):
+        # The same at the smoothed prices (county-0, 30 s, seeds 0-2: 674,258 /
+        # 671,145 / 665,143 searching every pair, 624,050 / 613,370 / 606,675).
+        view = _priced_pairs(problem, smoothed.best_mu, smoothed.best_nu, start)
     best, more = improve(
         problem,
         start,
@@ -827,23 +834,31 @@ def _packed_start(
     return greedy(p, packed)
 
 
-def _priced_pairs(problem: AssignmentProblem, lp: LPSolution, start: np.ndarray) -> np.ndarray:
-    """The pairs worth searching at the LP's prices (a mask).
+def _priced_pairs(
+    problem: AssignmentProblem,
+    mu: np.ndarray,
+    nu: np.ndarray,
+    start: np.ndarray,
+    used: np.ndarray | None = None,
+) -> np.ndarray:
+    """The pairs worth searching at prices ``(mu, nu)`` (a mask).
 
     A pair's reduced cost :math:`\\bar c_p` (see
     :class:`~caseload.solvers.lagrangian.CapacityLagrangian`) less its item's
     least, :math:`\\bar c_p - \\min_{q \\ni i} \\bar c_q`, is what choosing it
-    costs over the LP's choice at its prices; the :data:`PRICED_SHARE` of
-    pairs where that is smallest are kept, with the pairs the LP uses, those
-    of ``start`` and each item's incumbent.
+    costs over the cheapest choice at those prices; the :data:`PRICED_SHARE` of
+    pairs where that is smallest are kept, with the pairs in ``used`` (the
+    LP's), those of ``start`` and each item's incumbent.
     """
     from caseload.solvers.lagrangian import CapacityLagrangian
 
     p = problem
     lag = CapacityLagrangian(p)
-    reduced = lag.reduced(lp.mu, lp.nu)
+    reduced = lag.reduced(mu, nu)
     above = reduced - lag.item_min(reduced)[p.pair_item]
-    keep = (above <= np.quantile(above, PRICED_SHARE)) | (lp.x > 1e-6)
+    keep = above <= np.quantile(above, PRICED_SHARE)
+    if used is not None:
+        keep |= used
     keep[p.pairs_of(start)] = True
     if p.incumbent is not None:
         keep |= p.pair_agent == p.incumbent[p.pair_item]
