@@ -177,6 +177,5 @@ def compile_instance(instance: Instance) -> Compiled:
         peak_capacity=capacity,
         resource_names=("points", "cases", "new cases"),
         incumbent=incumbent,
-        agent_group=base,
     )
     return Compiled(instance, problem, item_of_case, minutes, eligible)

@@ -88,10 +88,6 @@ class AssignmentProblem:
     peak_floor
         A peak already reached outside this problem (a sub-problem of a larger
         one): the peak term is :math:`\\beta \\max(\\text{floor}, \\ldots)`.
-    agent_group
-        ``int64[A]``: a label per agent (a worker's base locality), agents of
-        one label mostly competing for the same items; a problem too large for
-        one LP is relaxed label by label. It changes no cost.
     """
 
     num_items: int
@@ -107,7 +103,6 @@ class AssignmentProblem:
     resource_names: tuple[str, ...]
     peak_floor: float = 0.0
     incumbent: np.ndarray | None = None
-    agent_group: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         order = np.lexsort((self.pair_agent, self.pair_item))
@@ -141,7 +136,6 @@ class AssignmentProblem:
             peak_capacity=self.peak_capacity,
             resource_names=self.resource_names,
             peak_floor=self.peak_floor,
-            agent_group=self.agent_group,
         )
 
     @property
