@@ -521,18 +521,19 @@ def _by_search(
     # The LP runs beside the search when there are threads to spare (GLOP
     # releases the GIL); with one thread it runs first, keeping runs reproducible.
     # Building the LP costs Python time per pair; past this rate it could not
-    # finish in the budget (a county), and the Lagrangian climb stands in.
+    # finish in the budget: the smoothed ascent stands in (a county), or at short
+    # limits the Lagrangian climb beside the search.
     seconds = budget if plan is None else plan / DETERMINISTIC_SHARE
     use_lp = _lp_seconds(problem.num_pairs) < 0.75 * seconds
     smoothed: CapacityLagrangian | None = None
     if not use_lp and plan is None and SMOOTH_SHARE * seconds >= SMOOTH_MIN_SECONDS:
         # Too large for one LP (a county): the smoothed Lagrangian ascent on
         # every thread gives the bound and, through each case's cheapest pair at
-        # its prices, the start. County-0, 30 s, seeds 0-2: the localities' LPs
-        # (their rounding, then the search) reached 706,203 / 686,998 / 692,047
-        # with the zero-price bound 173,672; 9 s of ascent on two threads gives a
-        # bound of 500,015-501,101 and the search from its start 670,476 /
-        # 683,416 / 676,139 at 28 s.
+        # its prices, the start. County-0, 30 s, seeds 0-2: one LP per locality
+        # (its rounding, then the search) reached 706,203 / 686,998 / 692,047
+        # with the zero-price bound 173,672; this (a share of 0.3, the search
+        # over every pair) 674,258 / 671,145 / 665,143 with bounds of
+        # 499,175-501,241.
         smoothed = CapacityLagrangian(problem)
         smoothed.consider(smoothed.mu, smoothed.nu)
         smoothed.smooth_ascent(

@@ -269,15 +269,35 @@ class CapacityLagrangian:
         moves all prices together. The subgradient steps of :meth:`ascend`
         raise one worker's price at a time and stall where its cases go to an
         equally cheap colleague: on a county they do not move from zero prices
-        (173,672) in 20 s, where this reaches about 460,000 in 10 s and 500,000
-        in 15 s on one core (the LP bound is about 510,000).
+        (173,672) in 20 s, where this reaches 380,000-460,000 in 10 s on one
+        thread, and on two 475,000 in 7 s and 501,500 once converged, in about
+        16 s (the LP bound is about 510,000).
 
         :math:`\tau` starts at a fifth of the median value of placing an item
         and falls by 0.3 after each of the first five stages of
         ``stage_steps`` steps; the last smoothing runs until ``seconds`` pass or
         a stage gains less than 0.01%. The working set (each item's
         ``working_pairs`` cheapest pairs) grows after each stage, and only the
-        exact :math:`L` at those points counts as a bound. Returns the best bound.
+        exact :math:`L` at those points counts as a bound.
+
+        Parameters
+        ----------
+        seconds
+            Wall-clock limit.
+        stage_steps
+            Quasi-Newton steps per stage of smoothing.
+        working_pairs
+            Pairs per item in the first working set.
+        stop
+            Polled every step; true ends the ascent (a cancelled solve).
+        threads
+            Threads summing over the pairs, each over its own items.
+
+        Returns
+        -------
+        float
+            The best bound found, from the best prices so far
+            (``best_mu``, where the ascent also starts; ``best_nu``).
         """
         deadline = time.perf_counter() + seconds
         work = _WorkingSet(self, working_pairs)
@@ -335,7 +355,7 @@ class CapacityLagrangian:
 
 
 class _WorkingSet:
-    """The pairs the subgradient steps look at: each item's cheapest few, grown on demand.
+    """The pairs the ascents look at: each item's cheapest few, grown on demand.
 
     On a county (1.5 million pairs) a step over every pair takes tens of
     milliseconds; most pairs are far too dear ever to be an item's cheapest,
