@@ -397,8 +397,15 @@ def test_a_problem_too_large_for_one_lp_starts_from_the_smoothed_prices(monkeypa
         return priced_start(*args, **kwargs)
 
     monkeypatch.setattr(module, "_priced_start", spy)
-    result = solve(inst, time_limit=8, threads=2, seed=0)
+    seen: list[Any] = []
+    result = solve(inst, time_limit=8, threads=2, seed=0, progress=seen.append)
     assert calls == [1]
+    # The ascent reports before the search does, and the points read as one solve.
+    assert seen[0].objective == pytest.approx(result.statistics["urgent_first_objective"])
+    assert seen[0].bound == pytest.approx(result.statistics["smoothed_bound"])
+    assert seen[0].seconds > 1.0  # the ascent's share of the 8 s
+    for a, b in itertools.pairwise(seen):
+        assert a.seconds <= b.seconds and b.objective <= a.objective and b.bound >= a.bound
     assert "priced_objective" in result.statistics
     assert "lp_bound" not in result.statistics  # no whole LP was solved
     assert check(inst, result).ok

@@ -61,8 +61,10 @@ def solve(
     threads
         Solver threads.
     progress
-        Called with each improving solution (objective and bound); return
-        ``True`` to stop early.
+        Called with each improving solution: a
+        :class:`~caseload.solvers.base.Progress` with the seconds since the
+        solve began (after compiling the instance), the best objective and
+        the best bound so far; return ``True`` to stop early.
     log
         Print the solver's search log.
     max_moves
@@ -326,6 +328,7 @@ def solve_problem(
     started = time.perf_counter()
     deadline = started + time_limit - _RESERVE
     budget = deadline - started
+    progress = _as_one_solve(progress, started)
     # One thread: the whole budget in deterministic work, fixed whatever the clock says.
     plan = None if threads > 1 else (work if work is not None else default_work(time_limit))
     automatic = strategy == "auto"
@@ -580,6 +583,9 @@ def _by_search(
     if smoothed is not None:
         bound = smoothed.best
         stats["smoothed_bound"] = bound
+        if progress is not None:
+            # Up to 40% of the time has passed with nothing to show.
+            progress(Progress(0.0, problem.objective(start), bound))
         if not cancelled():
             # Its statutory cases without room (one or two on a county) the
             # search places within a second or so; should it not, the search
@@ -722,6 +728,28 @@ def _by_search(
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
+
+
+def _as_one_solve(
+    progress: Callable[[Progress], bool | None] | None, started: float
+) -> Callable[[Progress], bool | None] | None:
+    """``progress`` as the whole solve sees it: seconds since ``started``, and the
+    best objective and bound so far. Each phase reports its own (its seconds
+    from its own start, its objective from its own start, which after a
+    county's ascent is above the construction kept as the fallback)."""
+    if progress is None:
+        return None
+    report = progress
+    best = {"objective": math.inf, "bound": -math.inf}
+
+    def as_one(point: Progress) -> bool | None:
+        best["objective"] = min(best["objective"], point.objective)
+        if point.bound is not None:
+            best["bound"] = max(best["bound"], point.bound)
+        bound = best["bound"] if math.isfinite(best["bound"]) else None
+        return report(Progress(time.perf_counter() - started, best["objective"], bound))
+
+    return as_one
 
 
 _T = TypeVar("_T")
