@@ -458,8 +458,10 @@ class _WorkingSet:
         and its gradient: each agent's expected use of each limit, less the limit.
 
         The items of ``runs`` (see :meth:`split`) are summed independently,
-        on ``pool``'s threads if given (numpy releases the GIL: a county's
-        step takes 5 ms on two threads instead of 13 ms on one).
+        on ``pool``'s threads if given (numpy releases the GIL: the same
+        operations on 600,000 synthetic pairs take 4.9 ms on two threads,
+        13.3 ms on one; on county-0 the ascent reaches 497,000 in 10 s on two
+        threads, 402,000 on one).
         """
         lag, p = self.lag, self.lag.p
 
