@@ -63,6 +63,15 @@ def _priced(base: np.ndarray, mu: np.ndarray, agent: np.ndarray, usage: np.ndarr
     return out
 
 
+def _least(values: np.ndarray, has: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each item's least value over its run of pairs (``inf`` for an item with
+    none); ``has`` marks the items with pairs and ``starts`` their runs' starts."""
+    out = np.full(has.size, np.inf)
+    if starts.size:
+        out[has] = np.minimum.reduceat(values, starts)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class SkipForm:
     """The objective rewritten around leaving items out, shared by the bounds.
@@ -126,10 +135,7 @@ class CapacityLagrangian:
 
     def item_min(self, values: np.ndarray) -> np.ndarray:
         """Each item's least value over its pairs (``inf`` for an item with none)."""
-        out = np.full(self.p.num_items, np.inf)
-        if self.starts.size:
-            out[self.has_pairs] = np.minimum.reduceat(values, self.starts)
-        return out
+        return _least(values, self.has_pairs, self.starts)
 
     def evaluate(self, mu: np.ndarray, nu: np.ndarray) -> tuple[float, np.ndarray]:
         """The bound for prices ``(mu, nu)`` and the chosen pair of each item (or -1)."""
@@ -386,9 +392,9 @@ class _WorkingSet:
         self.util = lag.util[idx]
         self.jitter = self.jitter_all[idx]
         self.must = lag.must[self.item]
-        start = np.searchsorted(self.item, np.arange(p.num_items + 1))
-        self.has = np.diff(start) > 0
-        self.starts = start[:-1][self.has]
+        self.item_start = np.searchsorted(self.item, np.arange(p.num_items + 1))
+        self.has = np.diff(self.item_start) > 0
+        self.starts = self.item_start[:-1][self.has]
 
     def _reduced(
         self,
@@ -406,10 +412,7 @@ class _WorkingSet:
 
     def _item_min(self, values: np.ndarray) -> np.ndarray:
         """Each item's least value over its pairs in the working set."""
-        out = np.full(self.lag.p.num_items, np.inf)
-        if self.starts.size:
-            out[self.has] = np.minimum.reduceat(values, self.starts)
-        return out
+        return _least(values, self.has, self.starts)
 
     def grow(self, mu: np.ndarray, nu: np.ndarray) -> bool:
         """Add the pairs that undercut their item's best in the working set."""
@@ -430,7 +433,7 @@ class _WorkingSet:
         equal size: each run's first and last item (exclusive), its pair
         positions, its items counted from its first, and its item starts."""
         p = self.lag.p
-        start = np.searchsorted(self.item, np.arange(p.num_items + 1))
+        start = self.item_start
         cuts = np.searchsorted(start, np.linspace(0, self.item.size, parts + 1)[1:-1])
         bounds = [0, *sorted(set(cuts.tolist()) - {0, p.num_items}), p.num_items]
         runs = []
@@ -469,10 +472,8 @@ class _WorkingSet:
             first, last, pairs, item, start = part
             agent, usage = self.agent[pairs], self.usage[:, pairs]
             reduced = _priced(self.base[pairs], mu, agent, usage)
-            least = np.full(last - first, np.inf)
             has = np.diff(start) > 0
-            if has.any():
-                least[has] = np.minimum.reduceat(reduced, start[:-1][has])
+            least = _least(reduced, has, start[:-1][has])
             must = lag.must[first:last]
             least = np.where(must, least, np.minimum(least, 0.0))
             if not np.isfinite(least).all():
