@@ -1,6 +1,7 @@
-"""The core problem as a generic MIP (or its LP relaxation) for HiGHS: a benchmark baseline.
+"""The core problem as a generic MIP (or its LP relaxation) for HiGHS or SCIP: benchmark baselines.
 
-Not part of the library: HiGHS is a benchmark-only dependency (``pip install highspy``).
+Not part of the library. HiGHS is a benchmark-only dependency (``pip install highspy``);
+SCIP comes with OR-Tools (through its model builder), so it needs nothing more.
 Variables: one binary per pair, then ``z`` (the peak, in percent). Rows: at most one
 pair per item (exactly one where the item cannot be left out), one row per finite
 agent limit, and ``100 u_0p / K_a x - z <= 0`` per counted agent.
@@ -16,20 +17,15 @@ import numpy as np
 from caseload.problem import UNASSIGNED, AssignmentProblem
 
 
-def solve_highs(
-    p: AssignmentProblem, *, time_limit: float, relax: bool = False, threads: int = 2
-) -> dict[str, Any]:
-    """Solve with HiGHS; returns objective, bound, assignment (or None) and seconds."""
-    import highspy
-
-    started = time.perf_counter()
+def _matrix(p: AssignmentProblem) -> dict[str, Any]:
+    """The MIP's arrays: costs and bounds per column, bounds per row, and the
+    nonzeros as (row, column, value) triples sorted by column."""
     must = ~np.isfinite(p.skip_cost)
     skip = np.where(must, 0.0, p.skip_cost)
     P = p.num_pairs
     counted = p.peak_capacity > 0
     beta = p.peak_weight if counted.any() else 0.0
     cost = np.concatenate([p.pair_cost - skip[p.pair_item], [beta]])
-    ncol = P + 1
 
     rows, cols, vals, lo, hi = [], [], [], [], []
     r = 0
@@ -67,7 +63,38 @@ def solve_highs(
     C = np.concatenate(cols)
     V = np.concatenate(vals)
     order = np.lexsort((R, C))  # column-wise
-    R, C, V = R[order], C[order], V[order]
+    return {
+        "cost": cost,
+        "col_lower": np.concatenate([np.zeros(P), [max(0.0, p.peak_floor)]]),
+        "col_upper": np.concatenate([np.ones(P), [1e4]]),
+        "row_lower": np.concatenate(lo),
+        "row_upper": np.concatenate(hi),
+        "rows": R[order],
+        "cols": C[order],
+        "values": V[order],
+        "num_rows": r,
+        "offset": float(skip.sum()),
+    }
+
+
+def _assignment(p: AssignmentProblem, values: np.ndarray) -> np.ndarray:
+    x = np.asarray(values[: p.num_pairs]) > 0.5
+    a = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
+    a[p.pair_item[x]] = p.pair_agent[x]
+    return a
+
+
+def solve_highs(
+    p: AssignmentProblem, *, time_limit: float, relax: bool = False, threads: int = 2
+) -> dict[str, Any]:
+    """Solve with HiGHS; returns objective, bound, assignment (or None) and seconds."""
+    import highspy
+
+    started = time.perf_counter()
+    m = _matrix(p)
+    P = p.num_pairs
+    ncol = P + 1
+    R, C, V = m["rows"], m["cols"], m["values"]
     starts = np.searchsorted(C, np.arange(ncol))
 
     h = highspy.Highs()
@@ -76,12 +103,12 @@ def solve_highs(
     h.setOptionValue("threads", threads)
     lp = highspy.HighsLp()
     lp.num_col_ = ncol
-    lp.num_row_ = r
-    lp.col_cost_ = cost
-    lp.col_lower_ = np.concatenate([np.zeros(P), [max(0.0, p.peak_floor)]])
-    lp.col_upper_ = np.concatenate([np.ones(P), [1e4]])
-    lp.row_lower_ = np.concatenate(lo)
-    lp.row_upper_ = np.concatenate(hi)
+    lp.num_row_ = m["num_rows"]
+    lp.col_cost_ = m["cost"]
+    lp.col_lower_ = m["col_lower"]
+    lp.col_upper_ = m["col_upper"]
+    lp.row_lower_ = m["row_lower"]
+    lp.row_upper_ = m["row_upper"]
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = np.concatenate([starts, [R.size]]).astype(np.int32)
     lp.a_matrix_.index_ = R.astype(np.int32)
@@ -91,7 +118,7 @@ def solve_highs(
     h.passModel(lp)
     h.run()
     info = h.getInfo()
-    offset = float(skip.sum())
+    offset = m["offset"]
     out: dict[str, Any] = {"seconds": time.perf_counter() - started, "assignment": None}
     if relax:
         out["objective"] = offset + h.getObjectiveValue()
@@ -99,9 +126,44 @@ def solve_highs(
         return out
     out["bound"] = offset + info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else None
     if info.primal_solution_status == 2:
-        x = np.array(h.getSolution().col_value[:P]) > 0.5
-        a = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
-        a[p.pair_item[x]] = p.pair_agent[x]
+        a = _assignment(p, np.array(h.getSolution().col_value))
+        out["assignment"] = a
+        out["objective"] = p.objective(a)
+    return out
+
+
+def solve_scip(p: AssignmentProblem, *, time_limit: float) -> dict[str, Any]:
+    """Solve with SCIP (one thread) through OR-Tools' model builder; as :func:`solve_highs`.
+
+    Building the model (a Python call per row) counts against the time limit.
+    """
+    from ortools.linear_solver.python import model_builder_helper as mbh
+
+    started = time.perf_counter()
+    m = _matrix(p)
+    P = p.num_pairs
+    h = mbh.ModelBuilderHelper()
+    integral = np.concatenate([np.ones(P, dtype=bool), [False]])
+    h.add_var_array_with_bounds(m["col_lower"], m["col_upper"], integral, "")
+    h.set_objective_coefficients(list(range(P + 1)), m["cost"].tolist())
+    variables = [mbh.Variable(h, k) for k in range(P + 1)]
+    by_row = np.argsort(m["rows"], kind="stable")
+    R, C, V = m["rows"][by_row], m["cols"][by_row], m["values"][by_row]
+    row_start = np.searchsorted(R, np.arange(m["num_rows"] + 1))
+    for r in range(m["num_rows"]):
+        c = h.add_linear_constraint()
+        h.set_constraint_lower_bound(c, float(m["row_lower"][r]))
+        h.set_constraint_upper_bound(c, float(m["row_upper"][r]))
+        lo, hi = row_start[r], row_start[r + 1]
+        h.add_terms_to_constraint(c, [variables[k] for k in C[lo:hi]], V[lo:hi].tolist())
+    solver = mbh.ModelSolverHelper("scip")
+    solver.set_time_limit_in_seconds(max(0.01, time_limit - (time.perf_counter() - started)))
+    solver.solve(h)
+    out: dict[str, Any] = {"seconds": time.perf_counter() - started, "assignment": None}
+    bound = solver.best_objective_bound() if solver.has_response() else float("nan")
+    out["bound"] = m["offset"] + bound if np.isfinite(bound) else None
+    if solver.has_solution():
+        a = _assignment(p, np.asarray(solver.variable_values()))
         out["assignment"] = a
         out["objective"] = p.objective(a)
     return out

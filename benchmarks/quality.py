@@ -3,6 +3,7 @@
     python benchmarks/quality.py                       # medium + large, 3 seeds, 10 s
     python benchmarks/quality.py --sizes county --time-limit 30
     python benchmarks/quality.py --long 300 --highs 600 --sizes medium large
+    python benchmarks/quality.py --scip 30 --sizes medium large
     python benchmarks/quality.py --gap                 # OR-Library GAP files
     python benchmarks/quality.py --profile ci          # the CI quality gate (see gate.py)
     python benchmarks/quality.py --profile ci --update-baseline
@@ -17,6 +18,8 @@ and its allocation is checked by the independent checker. Solvers:
 - ``cpsat``      a straightforward CP-SAT model of the whole problem, same time limit
 - ``highs``      HiGHS as a generic MIP on the same model, ``--highs`` seconds
                  (needs ``pip install highspy``; skipped otherwise)
+- ``scip``       SCIP (bundled with OR-Tools) as a generic MIP on the same model,
+                 ``--scip`` seconds, one thread
 
 Wall-clock figures are indicative: compare ratios within one run, on one machine.
 
@@ -57,13 +60,17 @@ def _one(args: argparse.Namespace) -> None:
     compiled = compile_instance(instance)
     p = compiled.problem
     row: dict[str, Any] = {}
-    if args.solver == "highs":
-        from mip import solve_highs
+    if args.solver in ("highs", "scip"):
+        from mip import solve_highs, solve_scip
 
-        out = solve_highs(p, time_limit=args.seconds, threads=2)
         from caseload.solvers.base import SolverOutput
 
-        output = SolverOutput(out["assignment"], out["bound"], "highs")
+        # As for caseload: compiling the instance is not counted, building the model is.
+        if args.solver == "highs":
+            out = solve_highs(p, time_limit=args.seconds, threads=2)
+        else:
+            out = solve_scip(p, time_limit=args.seconds)
+        output = SolverOutput(out["assignment"], out["bound"], args.solver)
         if out["assignment"] is None:
             print(json.dumps({"objective": None, "bound": out["bound"], "check": "no solution"}))
             return
@@ -140,6 +147,8 @@ def authorities(args: argparse.Namespace, workdir: Path) -> None:
             solvers.append("highs")
         except ImportError:
             print("highspy not installed: HiGHS column skipped", file=sys.stderr)
+    if args.scip:
+        solvers.append("scip")
     print(
         f"| instance | solver | seconds | statutory unalloc. | unallocated | objective | bound "
         f"| gap | peak MiB | check |\n|{'---|' * 10}"
@@ -150,7 +159,9 @@ def authorities(args: argparse.Namespace, workdir: Path) -> None:
             path.write_text(json.dumps(generate_authority(size, seed)))
             rows = {}
             for solver in solvers:
-                seconds = {"long": args.long, "highs": args.highs}.get(solver, args.time_limit)
+                seconds = {"long": args.long, "highs": args.highs, "scip": args.scip}.get(
+                    solver, args.time_limit
+                )
                 rows[solver] = row = run_one(path, solver, seconds, seed)
                 if "error" in row:
                     print(f"| {size}-{seed} | {solver} | error: {row['error']} |")
@@ -224,6 +235,7 @@ def main() -> None:
     )
     parser.add_argument("--long", type=float, default=0.0, help="also run caseload this long")
     parser.add_argument("--highs", type=float, default=0.0, help="also run HiGHS this long")
+    parser.add_argument("--scip", type=float, default=0.0, help="also run SCIP this long")
     parser.add_argument("--gap", action="store_true", help="the OR-Library GAP table instead")
     parser.add_argument("--gap-time-limit", type=float, default=15.0)
     gate.add_arguments(parser)
