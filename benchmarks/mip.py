@@ -121,8 +121,10 @@ def solve_highs(
     offset = m["offset"]
     out: dict[str, Any] = {"seconds": time.perf_counter() - started, "assignment": None}
     if relax:
+        # Stopped by its time limit, the simplex's objective proves nothing.
+        out["optimal"] = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         out["objective"] = offset + h.getObjectiveValue()
-        out["bound"] = out["objective"]
+        out["bound"] = out["objective"] if out["optimal"] else None
         return out
     out["bound"] = offset + info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else None
     if info.primal_solution_status == 2:
