@@ -213,26 +213,3 @@ class KnapsackLagrangian:
         )
         self.best = max(self.best, value)
         return value, taken
-
-    def ascend(self, lam: np.ndarray, nu: np.ndarray, upper: float, *, seconds: float) -> float:
-        """Subgradient steps on the item prices from ``lam`` (e.g. LP duals)."""
-        deadline = time.perf_counter() + seconds
-        theta = 0.5
-        best_value = -math.inf
-        best_lam = lam.copy()
-        while time.perf_counter() < deadline:
-            value, taken = self.evaluate(lam, nu, deadline)
-            if not math.isfinite(value):
-                break
-            if value > best_value:
-                best_value, best_lam = value, lam.copy()
-            else:
-                theta /= 2
-                lam = best_lam.copy()
-            g = taken - 1.0  # the dualised rows' slack: > 0 where agents fight over an item
-            g[(~self.must) & (lam <= 0) & (g < 0)] = 0.0
-            norm = float((g**2).sum())
-            if norm == 0 or theta < 1e-3:
-                break
-            lam = lam + theta * max(upper - value, 0.0) / norm * g
-        return self.best
