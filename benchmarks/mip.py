@@ -87,7 +87,11 @@ def _assignment(p: AssignmentProblem, values: np.ndarray) -> np.ndarray:
 def solve_highs(
     p: AssignmentProblem, *, time_limit: float, relax: bool = False, threads: int = 2
 ) -> dict[str, Any]:
-    """Solve with HiGHS; returns objective, bound, assignment (or None) and seconds."""
+    """Solve with HiGHS; returns objective, bound, assignment (or None) and seconds.
+
+    With ``relax``, the LP relaxation: ``optimal`` says whether it finished, and
+    only then is its objective given as the bound.
+    """
     import highspy
 
     started = time.perf_counter()
