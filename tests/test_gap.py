@@ -117,3 +117,32 @@ def test_tight_problem_the_greedy_cannot_fill_is_solved_by_search():
     assert exact.assignment is not None and not p.violations(exact.assignment)
     assert out.bound <= p.objective(exact.assignment) + 1e-6
     assert exact.bound is not None and exact.bound <= value + 1e-6
+
+
+def test_knapsack_climb_rises_above_the_lp_bound_and_stays_below_the_optimum():
+    """c10200: at the LP's prices the whole-items bound is the LP's (2,795.4);
+    subgradient steps on the job prices lift it above 2,800, never past the
+    proven optimum 2,806. The climb gives up on such a deadline that not even
+    40 of its evaluations fit, keeping the first."""
+    import time
+
+    from caseload.solvers.knapsack import KnapsackLagrangian
+    from caseload.solvers.lp import solve_lp
+
+    p = read_gap(GAP_DIR / "gapc.txt")[3].to_problem("min")
+    lp = solve_lp(p, deadline=time.perf_counter() + 30)
+    assert lp is not None and lp.optimal
+    start, _ = KnapsackLagrangian(p).evaluate(lp.lam, lp.nu)
+    assert start < 2796
+    knap = KnapsackLagrangian(p)
+    climbed = knap.climb(lp.lam, lp.nu, target=lambda: 2806.0, deadline=time.perf_counter() + 20)
+    assert 2800 < climbed <= 2806 + 1e-6
+    assert knap.best == climbed
+    # Too little time to climb, or told to stop: the first evaluation is all there is.
+    rushed = KnapsackLagrangian(p)
+    first = rushed.climb(lp.lam, lp.nu, target=lambda: 2806.0, deadline=time.perf_counter() + 0.05)
+    assert first == pytest.approx(start)
+    stopped = KnapsackLagrangian(p).climb(
+        lp.lam, lp.nu, target=lambda: 2806.0, deadline=time.perf_counter() + 20, stop=lambda: True
+    )
+    assert stopped == pytest.approx(start)

@@ -504,7 +504,9 @@ def _by_search(
     progress, stop = run.progress, run.stop
     cancelled = stop if stop is not None else (lambda: False)
     wall_limited = False
-    knap_pending: Future[tuple[float, np.ndarray]] | None = None
+    knap: KnapsackLagrangian | None = None
+    knap_pending: Future[float] | None = None
+    search_done = threading.Event()
     climb: CapacityLagrangian | None = None
     climb_pending: Future[float] | None = None
     start = _urgent_first(
@@ -520,6 +522,8 @@ def _by_search(
         work=None if plan is None else 0.15 * plan,
     )
     stats["urgent_first_objective"] = problem.objective(start)
+    # The best objective so far, for the knapsack climb's step sizes.
+    incumbent = [problem.objective(start)]
     lns_stats: dict[str, float] = {}
     # The LP runs beside the search when there are threads to spare (GLOP
     # releases the GIL); with one thread it runs first, keeping runs reproducible.
@@ -618,8 +622,16 @@ def _by_search(
             wall_limited |= not math.isfinite(whole)
         else:
             # Most of the time is in numpy, and the search's in CP-SAT: the
-            # bound is worked out beside the search rather than before it.
-            knap_pending = _beside(knap.evaluate, lp.lam, lp.nu, deadline=deadline - 0.5 * _RESERVE)
+            # bound is worked out beside the search rather than before it, and
+            # climbs on from the LP's prices when there is time for it.
+            knap_pending = _beside(
+                knap.climb,
+                lp.lam,
+                lp.nu,
+                target=lambda: incumbent[0],
+                deadline=deadline - 0.5 * _RESERVE,
+                stop=lambda: cancelled() or search_done.is_set(),
+            )
         if knap_pending is None:
             bound, source = _with_knapsack(stats, bound, source, whole)
     if smoothed is None and (lp is None or not lp.optimal):
@@ -678,6 +690,7 @@ def _by_search(
         )
         stats.update(guided)
     stats["start_objective"] = problem.objective(start)
+    incumbent[0] = min(incumbent[0], problem.objective(start))
     search_end = deadline
     if _rank(problem, start)[0] and plan is None and fallback is None:
         # Statutory cases still out: keep time for the exact repair at the end.
@@ -691,23 +704,33 @@ def _by_search(
         # The same at the smoothed prices (county-0, 30 s, seeds 0-2: 674,258 /
         # 671,145 / 665,143 searching every pair, 624,050 / 613,370 / 606,675).
         view = _priced_pairs(problem, smoothed.best_mu, smoothed.best_nu, start)
+
+    def searched(point: Progress) -> bool | None:
+        incumbent[0] = min(incumbent[0], point.objective)
+        return progress(point) if progress is not None else None
+
     best, more = improve(
         problem,
         start,
         deadline=search_end,
         seed=seed + 1,
         threads=threads,
-        progress=progress,
-        bound=lambda: bound if climb is None else max(bound, climb.best),
+        progress=searched,
+        bound=lambda: max(
+            bound,
+            -math.inf if climb is None else climb.best,
+            -math.inf if knap is None else knap.best,
+        ),
         work=None if plan is None else (0.2 if lp is not None and lp.optimal else 0.45) * plan,
         stop=cancelled,
         view=view,
     )
+    search_done.set()
     for key, value in more.items():
         lns_stats[key] = lns_stats.get(key, 0) + value if key != "lns_agents" else value
     stats.update(lns_stats)
     if knap_pending is not None:
-        bound, source = _with_knapsack(stats, bound, source, knap_pending.result()[0])
+        bound, source = _with_knapsack(stats, bound, source, knap_pending.result())
     if climb_pending is not None and climb_pending.result() > bound:
         bound, source = climb_pending.result(), "lagrangian"
     if fallback is not None and _rank(problem, fallback) < _rank(problem, best):
