@@ -60,6 +60,10 @@ MAX_CELLS = 400_000
 CLIMB_MIN_STEPS = 40
 #: The climb ends when its step factor falls below this: converged.
 CLIMB_MIN_THETA = 0.01
+#: ... or when this many steps have not passed its start: where the LP's prices
+#: are already about the best the knapsacks allow (large-2: 60 steps, none above
+#: its start), the core is the search's. Medium-0 passes it after 9-16.
+CLIMB_PATIENCE = 30
 #: Polyak's U is at most this far above the best bound: the best allocation
 #: early in a search is far above the optimum, and steps sized by it overshoot
 #: so far that the climb never gets back above its start. Medium-0 from the LP
@@ -263,8 +267,11 @@ class KnapsackLagrangian:
         fall while the climb runs. The first evaluation is always made, within
         ``deadline`` (a ``perf_counter`` time); the steps follow only if at
         least :data:`CLIMB_MIN_STEPS` more evaluations of the same length fit
-        before it. The peak prices ``nu`` stay as given. Returns the best value
-        (``-inf`` if not even the first evaluation finished in time).
+        before it. The steps end once converged (:data:`CLIMB_MIN_THETA`), when
+        :data:`CLIMB_PATIENCE` of them have not passed the start, at the
+        deadline, or when ``stop`` says so (checked between agents too). The
+        peak prices ``nu`` stay as given. Returns the best value (``-inf`` if
+        not even the first evaluation finished in time).
         """
         began = time.perf_counter()
         value, taken = self.evaluate(lam, nu, deadline)  # the start's value, whatever ``stop`` says
@@ -274,7 +281,12 @@ class KnapsackLagrangian:
         skippable = ~self.must
         lam = np.where(self.must, lam, np.maximum(lam, 0.0))
         theta = 1.0
+        first = self.best
+        steps = 0
         while theta >= CLIMB_MIN_THETA and not stop():
+            if steps >= CLIMB_PATIENCE and self.best <= first:
+                break
+            steps += 1
             g = taken - 1.0
             # A price held at zero cannot fall: that part of the step is void.
             g[skippable & (lam <= 0.0) & (g < 0.0)] = 0.0
