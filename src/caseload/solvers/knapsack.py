@@ -55,7 +55,7 @@ POINT_GRID = 10
 MAX_CELLS = 400_000
 #: The climb goes on only if the time left allows this many evaluations of the
 #: bound: its first steps overshoot and lower the value (on a medium authority
-#: it first passes its start after 10-20 steps, 0.7 s each), so with less time
+#: it first passes its start after 9-16 steps, 0.7 s each), so with less time
 #: the first evaluation is all there is.
 CLIMB_MIN_STEPS = 40
 #: The climb ends when its step factor falls below this: converged.
