@@ -122,8 +122,8 @@ def test_tight_problem_the_greedy_cannot_fill_is_solved_by_search():
 def test_knapsack_climb_rises_above_the_lp_bound_and_stays_below_the_optimum():
     """c10200: at the LP's prices the whole-items bound is the LP's (2,795.4);
     subgradient steps on the job prices lift it above 2,800, never past the
-    proven optimum 2,806. The climb gives up on such a deadline that not even
-    40 of its evaluations fit, keeping the first."""
+    proven optimum 2,806. With less time than CLIMB_MIN_STEPS evaluations
+    need, or told to stop, it keeps the first evaluation."""
     import time
 
     from caseload.solvers.knapsack import KnapsackLagrangian
