@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from caseload import Instance, Model, solve
 from caseload.compile import compile_instance
+from caseload.problem import AssignmentProblem
 from caseload.result import evaluate
 
 
@@ -370,6 +372,90 @@ def test_sub_problems_solved_at_once_share_no_worker_and_no_case(
     assert stats["lns_steps"] > 2
     assert not p.violations(found)
     assert p.objective(found) < p.objective(start)
+
+
+def moved_problem() -> AssignmentProblem:
+    """Three agents of 2 points. Item 0 is held by agent 0 (pair cost 0) and may
+    go to agent 1 (200, the continuity term); item 1 is held by agent 2; item 2
+    is held by agent 0 but may now only go to agent 2."""
+    return AssignmentProblem(
+        num_items=3,
+        num_agents=3,
+        pair_item=np.array([0, 0, 1, 2]),
+        pair_agent=np.array([0, 1, 2, 2]),
+        pair_cost=np.array([0.0, 200.0, 0.0, 200.0]),
+        pair_usage=np.array([[1.0, 1.0, 1.0, 1.0]]),
+        limits=np.array([[2.0, 2.0, 2.0]]),
+        skip_cost=np.array([1000.0, 1000.0, 1000.0]),
+        peak_weight=0.0,
+        peak_capacity=np.zeros(3),
+        resource_names=("points",),
+        incumbent=np.array([0, 2, 0]),
+    )
+
+
+def test_a_moved_neighbourhood_is_built_around_a_case_that_can_go_back() -> None:
+    """Only item 0 can go back to its incumbent (item 1 is there, item 2 has no
+    pair with it): the neighbourhood starts from the incumbent, with the item's
+    current agent; none while either is busy or when everything is at home."""
+    from caseload.solvers.lns import _Index, _moved_seeds
+
+    p = moved_problem()
+    assert p.incumbent is not None
+    index = _Index(p)
+    assert index.home is not None and index.home.tolist() == [0, 2, -1]
+    idle = np.zeros(3, dtype=bool)
+    moved = np.array([1, 2, 2])
+    for seed in range(5):
+        seeds = _moved_seeds(p, moved, p.incumbent, index.home, idle, np.random.default_rng(seed))
+        assert seeds is not None and seeds.tolist() == [0, 1]
+    rng = np.random.default_rng(0)
+    busy = np.array([False, True, False])
+    assert _moved_seeds(p, moved, p.incumbent, index.home, busy, rng) is None
+    assert _moved_seeds(p, np.array([0, 2, 2]), p.incumbent, index.home, idle, rng) is None
+    # A view without the incumbent's pair: item 0 cannot go back either.
+    view = np.array([False, True, True, True])
+    home = _Index(p, view).home
+    assert home is not None and home.tolist() == [-1, 2, -1]
+
+
+def test_the_search_brings_moved_children_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Children moved from their worker to another with room, at a cost, are
+    brought back by neighbourhoods built around moved cases, in fewer steps
+    than random workers' neighbourhoods need."""
+    from caseload.generate import generate_authority
+    from caseload.solvers import lns
+    from caseload.solvers.greedy import greedy
+
+    small = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    # Twice the room, so that there are workers to move children to.
+    p = dataclasses.replace(small, limits=2 * small.limits)
+    assert p.incumbent is not None
+    start = greedy(p)
+    loads = p.loads(p.pairs_of(start))
+    moved: list[int] = []
+    for i in np.flatnonzero((start >= 0) & (start == p.incumbent)).tolist():
+        lo, hi = p.item_start[i], p.item_start[i + 1]
+        for q in range(lo, hi):
+            a = int(p.pair_agent[q])
+            home = lo + int(np.flatnonzero(p.pair_agent[lo:hi] == start[i])[0])
+            room = np.all(loads[:, a] + p.pair_usage[:, q] <= p.limits[:, a])
+            if a != start[i] and room and p.pair_cost[q] > p.pair_cost[home] + 100:
+                loads[:, a] += p.pair_usage[:, q]
+                loads[:, start[i]] -= p.pair_usage[:, home]
+                start[i] = a
+                moved.append(i)
+                break
+        if len(moved) == 5:
+            break
+    assert len(moved) == 5 and not p.violations(start)
+    monkeypatch.setattr(lns, "MOVED_SHARE", 1.0)
+    for seed in range(3):
+        # About 12 steps: from random workers alone, 3 or 4 of the 5 come back.
+        found, _ = lns.improve(p, start, deadline=time.perf_counter() + 60, seed=seed, work=0.3)
+        assert not p.violations(found)
+        assert p.objective(found) < p.objective(start)
+        assert np.array_equal(found[moved], p.incumbent[moved])
 
 
 def test_a_problem_too_large_for_one_lp_starts_from_the_smoothed_prices(monkeypatch) -> None:
