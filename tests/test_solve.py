@@ -436,9 +436,9 @@ def test_the_search_brings_moved_children_back(monkeypatch: pytest.MonkeyPatch) 
     moved: list[int] = []
     for i in np.flatnonzero((start >= 0) & (start == p.incumbent)).tolist():
         lo, hi = p.item_start[i], p.item_start[i + 1]
+        home = lo + int(np.flatnonzero(p.pair_agent[lo:hi] == start[i])[0])
         for q in range(lo, hi):
             a = int(p.pair_agent[q])
-            home = lo + int(np.flatnonzero(p.pair_agent[lo:hi] == start[i])[0])
             room = np.all(loads[:, a] + p.pair_usage[:, q] <= p.limits[:, a])
             if a != start[i] and room and p.pair_cost[q] > p.pair_cost[home] + 100:
                 loads[:, a] += p.pair_usage[:, q]

@@ -39,7 +39,7 @@ SUB_SECONDS = 0.05
 #: able to take the first's cases. Where most children must keep their worker
 #: the last steps are bringing them back, and a random seed worker rarely
 #: finds the chain that allows it: large-2 at 10 s, seeds 0-5, 60,233 on
-#: average without (59,994-60,984), 59,860 with (59,794, the 300 s value, in
+#: average without (59,994-60,984), 59,798 with (59,794, the 300 s value, in
 #: five of six); medium-0/1/2, large-0/1 within run-to-run noise.
 MOVED_SHARE = 0.25
 #: Deterministic work charged per step for building it in Python, so that a
