@@ -155,6 +155,20 @@ class AssignmentProblem:
         return start
 
     @cached_property
+    def incumbent_pairs(self) -> np.ndarray:
+        """``bool[P]``: the pairs giving each item to its incumbent (none without one).
+
+        Worked out once: the search and the price-based views all keep these
+        pairs on offer. Read-only, as the pair arrays are.
+        """
+        if self.incumbent is None:
+            mask = np.zeros(self.num_pairs, dtype=bool)
+        else:
+            mask = self.pair_agent == self.incumbent[self.pair_item]
+        mask.flags.writeable = False
+        return mask
+
+    @cached_property
     def _pair_keys(self) -> np.ndarray:
         """``item * num_agents + agent`` per pair: sorted, as the pairs are."""
         return self.pair_item * self.num_agents + self.pair_agent

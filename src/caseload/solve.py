@@ -689,8 +689,9 @@ def _by_search(
             stop=cancelled,
         )
         stats.update(guided)
-    stats["start_objective"] = problem.objective(start)
-    incumbent[0] = min(incumbent[0], problem.objective(start))
+    start_objective = problem.objective(start)
+    stats["start_objective"] = start_objective
+    incumbent[0] = min(incumbent[0], start_objective)
     search_end = deadline
     if _rank(problem, start)[0] and plan is None and fallback is None:
         # Statutory cases still out: keep time for the exact repair at the end.
@@ -914,8 +915,7 @@ def _priced_pairs(
     if used is not None:
         keep |= used
     keep[p.pairs_of(start)] = True
-    if p.incumbent is not None:
-        keep |= p.pair_agent == p.incumbent[p.pair_item]
+    keep |= p.incumbent_pairs
     return keep
 
 

@@ -374,9 +374,7 @@ class _WorkingSet:
         order = np.lexsort((p.pair_cost, p.pair_item))
         rank = np.empty(p.num_pairs, dtype=np.int64)
         rank[order] = np.arange(p.num_pairs) - np.repeat(start[:-1], np.diff(start))
-        keep = rank < per_item
-        if p.incumbent is not None:
-            keep |= p.pair_agent == p.incumbent[p.pair_item]
+        keep = (rank < per_item) | p.incumbent_pairs
         self.lag = lag
         self.jitter_all = 1.0 + np.random.default_rng(0).random(p.num_pairs) * 1e-7
         self._use(keep)

@@ -64,13 +64,10 @@ class _Index:
         self.options = counts > 0
         # Each item's pair with its incumbent, where the view offers it (-1 if not).
         self.home: np.ndarray | None = None
-        if p.incumbent is not None:
-            at_home = p.pair_agent == p.incumbent[p.pair_item]
-            if view is not None:
-                at_home &= view
-            if at_home.any():
-                self.home = np.full(p.num_items, -1, dtype=np.int64)
-                self.home[p.pair_item[at_home]] = np.flatnonzero(at_home)
+        at_home = p.incumbent_pairs if view is None else p.incumbent_pairs & view
+        if at_home.any():
+            self.home = np.full(p.num_items, -1, dtype=np.int64)
+            self.home[p.pair_item[at_home]] = np.flatnonzero(at_home)
 
     def item_pairs(self, items: np.ndarray) -> np.ndarray:
         """The pairs of ``items`` in the view, in order."""
