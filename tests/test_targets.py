@@ -164,6 +164,12 @@ def test_applies_only_to_gaps() -> None:
     from caseload.data import Instance
     from caseload.generate import generate_authority
 
-    assert applies(read_gap(GAP_DIR / "gap1.txt")[0].to_problem("max"))
+    gap = read_gap(GAP_DIR / "gap1.txt")[0]
+    assert applies(gap.to_problem("max"))
+    # Capacities in the millions would need tables of gigabytes: left to CP-SAT.
+    huge = GapInstance(cost=gap.cost, usage=gap.usage * 100_000, capacity=gap.capacity * 100_000)
+    assert not applies(huge.to_problem("min"))
+    fractional = GapInstance(cost=gap.cost + 0.5, usage=gap.usage, capacity=gap.capacity)
+    assert not applies(fractional.to_problem("min"))
     authority = compile_instance(Instance.from_dict(generate_authority("small", 0))).problem
     assert not applies(authority)

@@ -68,6 +68,10 @@ FIND_COLUMNS = 200
 #: 2,806: found after 1.66).
 FIND_SECONDS = 1.0
 FIND_WORK = 2.0
+#: Largest knapsack table (pairs x units of capacity) of one agent: a GAP with
+#: capacities in the millions is left to CP-SAT. The OR-Library's largest is
+#: 135,072 cells (a05200: 201 rows, capacity 671).
+MAX_TABLE_CELLS = 4_000_000
 #: Float slack on losses: sets are kept, and targets ruled out, only beyond it.
 _TOL = 1e-6
 
@@ -82,7 +86,12 @@ def applies(problem: AssignmentProblem) -> bool:
     if not np.all(np.isfinite(p.limits)):
         return False
     ints = [p.pair_cost, p.pair_usage[0], p.limits[0]]
-    return all(bool(np.all(v == np.round(v))) for v in ints) and bool(np.all(p.pair_usage >= 0))
+    if not all(bool(np.all(v == np.round(v))) for v in ints) or np.any(p.pair_usage < 0):
+        return False
+    # The exact tables have a row per pair and a column per unit of capacity.
+    rows = np.bincount(p.pair_agent, minlength=p.num_agents) + 1
+    cells = rows * (np.maximum(p.limits[0], 0) + 1)
+    return bool(cells.max() <= MAX_TABLE_CELLS)
 
 
 @dataclass(frozen=True)
