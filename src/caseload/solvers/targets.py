@@ -208,9 +208,12 @@ def _agent(problem: AssignmentProblem, pairs: np.ndarray, profit: np.ndarray, a:
 
 
 def _columns(
-    agent: _Agent, keep: np.ndarray, delta: float, limit: int
+    agent: _Agent, keep: np.ndarray, delta: float, limit: int, deadline: float = math.inf
 ) -> list[tuple[np.ndarray, float]] | None:
-    """Every set of the kept pairs that fits within loss ``delta``; ``None`` past ``limit``."""
+    """Every set of the kept pairs that fits within loss ``delta``.
+
+    ``None`` past ``limit`` sets or the ``deadline`` (a ``perf_counter`` time).
+    """
     idx = np.flatnonzero(keep)
     weight = agent.weight[idx].tolist()
     value = agent.profit[idx].tolist()
@@ -222,7 +225,11 @@ def _columns(
     # Depth-first, taking each pair before leaving it out; the suffix table
     # bounds what the pairs still to decide can add.
     stack: list[tuple[int, int, float, tuple[int, ...]]] = [(0, cap, 0.0, ())]
+    popped = 0
     while stack:
+        popped += 1
+        if popped % 4096 == 0 and time.perf_counter() > deadline:
+            return None
         k, room, gain, chosen = stack.pop()
         if gain + suf[k][room] < least:
             continue
@@ -297,13 +304,13 @@ def _size(columns: list[list[tuple[np.ndarray, float]]]) -> int:
 
 
 def _listed(
-    agents: list[_Agent], keeps: list[np.ndarray], delta: float
+    agents: list[_Agent], keeps: list[np.ndarray], delta: float, deadline: float
 ) -> list[list[tuple[np.ndarray, float]]] | None:
     """Every agent's sets within ``delta``; ``None`` if more than :data:`MAX_COLUMNS` in all."""
     columns = []
     total = 0
     for agent, keep in zip(agents, keeps, strict=True):
-        sets = _columns(agent, keep, delta, MAX_COLUMNS - total)
+        sets = _columns(agent, keep, delta, MAX_COLUMNS - total, deadline)
         if sets is None:
             return None
         total += len(sets)
@@ -312,14 +319,14 @@ def _listed(
 
 
 def _cheapest(
-    agents: list[_Agent], keeps: list[np.ndarray], delta: float, per_agent: int
+    agents: list[_Agent], keeps: list[np.ndarray], delta: float, per_agent: int, deadline: float
 ) -> list[list[tuple[np.ndarray, float]]] | None:
     """The cheapest sets of each agent within ``delta``, at most ``per_agent`` (a heuristic)."""
     columns = []
     for agent, keep in zip(agents, keeps, strict=True):
         reach = delta
         for _ in range(8):
-            sets = _columns(agent, keep, reach, 4 * per_agent)
+            sets = _columns(agent, keep, reach, 4 * per_agent, deadline)
             if sets is not None:
                 break
             reach /= 2
@@ -382,12 +389,12 @@ def prove(
     while target < best - 0.5 and time.perf_counter() < deadline and not stop():
         delta = target - value
         keeps = _kept(p, agents, delta)
-        columns = None if keeps is None else _listed(agents, keeps, delta)
+        columns = None if keeps is None else _listed(agents, keeps, delta, deadline)
         tries: list[tuple[list[list[tuple[np.ndarray, float]]], bool, float]] = []
         if keeps is not None and (columns is None or _size(columns) > FIND_COLUMNS * len(agents)):
             # Looking among each agent's cheapest sets first finds an allocation
             # far sooner than the whole list, when one exists.
-            cheapest = _cheapest(agents, keeps, delta, FIND_COLUMNS)
+            cheapest = _cheapest(agents, keeps, delta, FIND_COLUMNS, deadline)
             if cheapest is not None:
                 tries.append((cheapest, False, FIND_SECONDS if work is None else FIND_WORK))
         if columns is not None:
