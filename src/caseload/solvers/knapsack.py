@@ -49,7 +49,8 @@ import numpy as np
 from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.solvers.lagrangian import SkipForm
 
-#: Points are rounded down to multiples of 1 / POINT_GRID for the dynamic programme.
+#: Points are rounded down to multiples of 1 / POINT_GRID for the dynamic programme
+#: (whole points, as in a GAP, are taken as they are).
 POINT_GRID = 10
 #: Largest DP table (new x cases x points cells) per agent; beyond it, points are coarser.
 MAX_CELLS = 400_000
@@ -130,6 +131,9 @@ class KnapsackLagrangian:
         self.by_agent = np.argsort(p.pair_agent, kind="stable")
         self.agent_start = np.searchsorted(p.pair_agent[self.by_agent], np.arange(p.num_agents + 1))
         self.best = -math.inf
+        # Whole points (a GAP's weights) need no finer grid: same table, a tenth the size.
+        points = np.concatenate([p.pair_usage[0], p.limits[0][np.isfinite(p.limits[0])]])
+        self.grid = 1 if bool(np.all(points == np.round(points))) else POINT_GRID
 
     def _knapsack(self, a: int, reduced: np.ndarray) -> tuple[float, np.ndarray]:
         """Best profit of agent ``a`` and the pairs taking it.
@@ -155,7 +159,7 @@ class KnapsackLagrangian:
             if math.isfinite(limit[r]) and total[r] > limit[r]
         ]
         cells = math.prod(cap + 1 for _, cap in counts)
-        grid = POINT_GRID
+        grid = self.grid
         while True:
             pts = np.floor(use[0] * grid + 1e-9).astype(np.int64)
             room = limit[0] * grid if math.isfinite(limit[0]) else math.inf
