@@ -53,9 +53,10 @@ from caseload.solvers.knapsack import KnapsackLagrangian
 #: 10 x 200 GAP). From the LP's prices, c10200: 2,795.4 -> 2,803.79 after
 #: 200; the Lagrangian's best (the Dantzig-Wolfe master's LP) is 2,803.95.
 VOLUME_STEPS = 200
-#: Largest number of loss-bounded sets listed for one target. c10200 needs
-#: 262 / 5,912 / 71,295 sets for targets 2,804 / 2,805 / 2,806; CP-SAT rules
-#: out the first two in 0.02 s and 0.9 s and did not settle the third in 30 s.
+#: Largest number of loss-bounded sets listed for one target. c10200 from
+#: 2,803.79 needs 126 / 2,820 / 28,724 sets for targets 2,804 / 2,805 / 2,806;
+#: CP-SAT rules out the first two in 0.02 s and 0.9 s. From a weaker 2,803.66
+#: the last has 71,295 sets, which CP-SAT did not settle in 30 s.
 MAX_COLUMNS = 20_000
 #: Sets per agent given to the master when a target has too many to list:
 #: c10200 at 2,806 (all 71,295 sets unsettled in 30 s), seeds 0/1, the
