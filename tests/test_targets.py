@@ -15,7 +15,7 @@ from caseload.gap import GapInstance, read_gap, solve_gap
 from caseload.problem import AssignmentProblem
 from caseload.solvers.knapsack import KnapsackLagrangian
 from caseload.solvers.lp import solve_lp
-from caseload.solvers.targets import _agent, _columns, applies, prove, volume
+from caseload.solvers.targets import _agent, _columns, applies, promising, prove, volume
 from conftest import GAP_DIR
 
 
@@ -173,3 +173,18 @@ def test_applies_only_to_gaps() -> None:
     assert not applies(fractional.to_problem("min"))
     authority = compile_instance(Instance.from_dict(generate_authority("small", 0))).problem
     assert not applies(authority)
+
+
+def test_tight_types_d_and_e_are_left_to_the_search() -> None:
+    """Chu and Beasley's type D recipe (costs falling as weights rise, capacity
+    0.8 of the mean load): nearly every pair pays at the LP's prices, so the
+    targets are not tried; c10200's few paying pairs are."""
+    rng = np.random.default_rng(1)
+    agents, jobs = 20, 200
+    usage = rng.integers(1, 101, (agents, jobs))
+    cost = 111 - usage + rng.integers(-10, 11, (agents, jobs))
+    capacity = np.floor(0.8 * usage.sum(axis=1) / agents).astype(int)
+    tight = GapInstance(cost=cost, usage=usage, capacity=capacity).to_problem("min")
+    assert applies(tight) and not promising(tight, _lp_prices(tight))
+    c10200 = read_gap(GAP_DIR / "gapc.txt")[3].to_problem("min")
+    assert promising(c10200, _lp_prices(c10200))

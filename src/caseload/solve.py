@@ -333,6 +333,7 @@ def solve_problem(
     from caseload.solvers.cpsat import solve_cpsat
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.targets import applies as targets_apply
+    from caseload.solvers.targets import promising as targets_promising
 
     started = time.perf_counter()
     deadline = started + time_limit - _RESERVE
@@ -385,7 +386,13 @@ def solve_problem(
             seconds = max(0.05, deadline - time.perf_counter())
         cp_work = None if plan is None else share * 0.85 * plan
         proof = None
-        if automatic and strategy == "cpsat" and priced is not None and targets_apply(problem):
+        if (
+            automatic
+            and strategy == "cpsat"
+            and priced is not None
+            and targets_apply(problem)
+            and targets_promising(problem, priced[2])
+        ):
             done, hint, proof, used = _targets_first(
                 problem, start if start_ok else None, priced[2], stats, run, seconds, cp_work
             )
