@@ -19,8 +19,9 @@ from caseload.solvers.targets import _agent, _columns, applies, promising, prove
 from conftest import GAP_DIR
 
 
-def _brute_force(inst: GapInstance) -> float:
-    """The optimum of a tiny GAP by trying every assignment (``inf`` if none fits)."""
+def _brute_force(inst: GapInstance, sign: float = 1.0) -> float:
+    """The optimum of a tiny GAP (of ``sign`` times its costs) by trying every
+    assignment; ``inf`` if none fits."""
     best = math.inf
     jobs = np.arange(inst.jobs)
     for choice in itertools.product(range(inst.agents), repeat=inst.jobs):
@@ -28,7 +29,7 @@ def _brute_force(inst: GapInstance) -> float:
         used = np.zeros(inst.agents)
         np.add.at(used, a, inst.usage[a, jobs])
         if np.all(used <= inst.capacity):
-            best = min(best, float(inst.cost[a, jobs].sum()))
+            best = min(best, sign * float(inst.cost[a, jobs].sum()))
     return best
 
 
@@ -56,16 +57,16 @@ def _lp_prices(p: AssignmentProblem) -> np.ndarray:
 
 
 @settings(max_examples=60, deadline=None)
-@given(tiny_gaps(), st.integers(0, 3))
+@given(tiny_gaps(), st.integers(0, 3), st.sampled_from(["min", "max"]))
 def test_bound_never_passes_the_optimum_and_what_is_found_is_optimal(
-    inst: GapInstance, above: int
+    inst: GapInstance, above: int, sense: str
 ) -> None:
-    """Brute force against the proofs: whatever the incumbent (the optimum or a
-    few units above it), the bound is at most the optimum, an allocation
-    returned is feasible and optimal, and with the optimum as incumbent the
-    bound reaches it."""
-    optimum = _brute_force(inst)
-    p = inst.to_problem("min")
+    """Brute force against the proofs, in both senses (a maximum is minimised
+    as negated costs): whatever the incumbent (the optimum or a few units above
+    it), the bound is at most the optimum, an allocation returned is feasible
+    and optimal, and with the optimum as incumbent the bound reaches it."""
+    optimum = _brute_force(inst, 1.0 if sense == "min" else -1.0)
+    p = inst.to_problem(sense)
     assert applies(p)
     if not math.isfinite(optimum):
         return
@@ -171,6 +172,8 @@ def test_applies_only_to_gaps() -> None:
     assert not applies(huge.to_problem("min"))
     fractional = GapInstance(cost=gap.cost + 0.5, usage=gap.usage, capacity=gap.capacity)
     assert not applies(fractional.to_problem("min"))
+    negative = GapInstance(cost=gap.cost, usage=gap.usage, capacity=gap.capacity - 10_000)
+    assert not applies(negative.to_problem("min"))
     authority = compile_instance(Instance.from_dict(generate_authority("small", 0))).problem
     assert not applies(authority)
 

@@ -89,7 +89,9 @@ def applies(problem: AssignmentProblem) -> bool:
     if not np.all(np.isfinite(p.limits)):
         return False
     ints = [p.pair_cost, p.pair_usage[0], p.limits[0]]
-    if not all(bool(np.all(v == np.round(v))) for v in ints) or np.any(p.pair_usage < 0):
+    if not all(bool(np.all(v == np.round(v))) for v in ints):
+        return False
+    if np.any(p.pair_usage < 0) or np.any(p.limits < 0):
         return False
     # The exact tables have a row per pair and a column per unit of capacity.
     rows = np.bincount(p.pair_agent, minlength=p.num_agents) + 1
