@@ -47,6 +47,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from caseload.problem import UNASSIGNED, AssignmentProblem
+from caseload.solvers.base import watch
 from caseload.solvers.knapsack import KnapsackLagrangian
 
 #: Evaluations of the bound in the volume algorithm (about 9 ms each on a
@@ -273,6 +274,7 @@ def _master(
     threads: int,
     seed: int,
     work: float | None,
+    stop: Callable[[], bool],
 ) -> tuple[str, np.ndarray | None, float]:
     """One set per agent, every item once, losses within ``delta``.
 
@@ -306,7 +308,11 @@ def _master(
     solver.parameters.random_seed = seed
     if work is not None:
         solver.parameters.max_deterministic_time = max(0.001, work)
-    status = solver.solve(model)
+    watcher = watch(stop, solver.stop_search)
+    try:
+        status = solver.solve(model)
+    finally:
+        watcher.set()
     work_done = solver.deterministic_time
     if status == cp_model.INFEASIBLE:
         return "none", None, work_done
@@ -429,6 +435,7 @@ def prove(
                 threads=threads,
                 seed=seed,
                 work=None if work is None else max(0.001, min(limit, work - spent)),
+                stop=stop,
             )
             spent += work_done
             stats["work"] = spent
