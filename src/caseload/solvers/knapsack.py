@@ -54,6 +54,9 @@ from caseload.solvers.lagrangian import SkipForm
 POINT_GRID = 10
 #: Largest DP table (new x cases x points cells) per agent; beyond it, points are coarser.
 MAX_CELLS = 400_000
+#: Largest table (pairs x agents x units of capacity) for solving a GAP's
+#: knapsacks all at once (c10200: about 60 paying pairs x 10 x 250).
+FLAT_CELLS = 20_000_000
 #: The climb goes on only if the time left allows this many evaluations of the
 #: bound: its first steps overshoot and lower the value (on a medium authority
 #: it first passes its start after 7-12 steps, 0.7 s each alone, 1.7 s beside
@@ -134,6 +137,61 @@ class KnapsackLagrangian:
         # Whole points (a GAP's weights) need no finer grid: same table, a tenth the size.
         points = np.concatenate([p.pair_usage[0], p.limits[0][np.isfinite(p.limits[0])]])
         self.grid = 1 if bool(np.all(points == np.round(points))) else POINT_GRID
+        self.flat = self._flat_layout()
+
+    def _flat_layout(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """A GAP's pairs, one row per agent (``-1`` pads), and the capacities.
+
+        With one resource in whole units and no peak, every agent's knapsack
+        can be solved at once, one pair per step for all agents; ``None``
+        where that does not apply or the table would pass :data:`FLAT_CELLS`.
+        """
+        p = self.p
+        limits = p.limits[0]
+        if p.pair_usage.shape[0] != 1 or self.grid != 1 or self.beta or p.num_pairs == 0:
+            return None
+        if not np.all(np.isfinite(limits)) or np.any(limits < 0):
+            return None
+        counts = np.diff(self.agent_start)
+        if int(counts.max()) * p.num_agents * (int(limits.max()) + 1) > FLAT_CELLS:
+            return None
+        agent = p.pair_agent[self.by_agent]
+        slot = np.full((p.num_agents, int(counts.max())), -1, dtype=np.int64)
+        slot[agent, np.arange(p.num_pairs) - self.agent_start[agent]] = self.by_agent
+        return slot, limits.astype(np.int64)
+
+    def _all_knapsacks(self, reduced: np.ndarray) -> tuple[float, np.ndarray]:
+        """Every agent's best profit, summed, and the pairs taking them (see ``flat``)."""
+        assert self.flat is not None
+        slot, caps = self.flat
+        p = self.p
+        top = int(caps.max())
+        real = slot >= 0
+        profit = np.where(real, -reduced[np.maximum(slot, 0)], 0.0)
+        # Paying pairs first, so that the steps stop at the longest paying list.
+        order = np.argsort(~(profit > 0), axis=1, kind="stable")
+        profit = np.take_along_axis(profit, order, axis=1)
+        slot = np.take_along_axis(slot, order, axis=1)
+        steps = int((profit > 0).sum(axis=1).max())
+        weight = np.where(
+            profit > 0, np.round(p.pair_usage[0, np.maximum(slot, 0)]).astype(np.int64), top + 1
+        )
+        agents = np.arange(slot.shape[0])
+        cells = np.arange(top + 1)
+        table = np.zeros((slot.shape[0], top + 1))
+        better = np.zeros((steps, slot.shape[0], top + 1), dtype=bool)
+        for k in range(steps):
+            source = cells - weight[:, k : k + 1]
+            gain = table[agents[:, None], np.maximum(source, 0)] + profit[:, k : k + 1]
+            better[k] = (source >= 0) & (gain > table)
+            np.copyto(table, gain, where=better[k])
+        value = float(table[agents, caps].sum())
+        at = caps.copy()
+        chosen = np.zeros((slot.shape[0], steps), dtype=bool)
+        for k in range(steps - 1, -1, -1):
+            chosen[:, k] = better[k, agents, at]
+            at = at - np.where(chosen[:, k], weight[:, k], 0)
+        return value, slot[:, :steps][chosen]
 
     def _knapsack(self, a: int, reduced: np.ndarray) -> tuple[float, np.ndarray]:
         """Best profit of agent ``a`` and the pairs taking it.
@@ -249,7 +307,12 @@ class KnapsackLagrangian:
             reduced = reduced + nu[p.pair_agent] * self.util
         taken = np.zeros(p.num_items)
         profit = 0.0
-        for a in range(p.num_agents):
+        if self.flat is not None:
+            if time.perf_counter() > deadline or stop():
+                return -math.inf, taken
+            profit, pairs = self._all_knapsacks(reduced)
+            np.add.at(taken, p.pair_item[pairs], 1)
+        for a in range(p.num_agents if self.flat is None else 0):
             if time.perf_counter() > deadline or stop():
                 return -math.inf, taken
             value, pairs = self._knapsack(a, reduced)
