@@ -191,3 +191,32 @@ def test_tight_types_d_and_e_are_left_to_the_search() -> None:
     assert applies(tight) and not promising(tight, _lp_prices(tight))
     c10200 = read_gap(GAP_DIR / "gapc.txt")[3].to_problem("min")
     assert promising(c10200, _lp_prices(c10200))
+
+
+@pytest.mark.parametrize(("file", "index"), [("gapc.txt", 3), ("gapa.txt", 1), ("gap12.txt", 0)])
+def test_knapsacks_solved_at_once_match_one_agent_at_a_time(file: str, index: int) -> None:
+    """The all-agents dynamic programme of a GAP against the per-agent one, at
+    the LP's prices and at prices shaken off them: the same bound; the choices
+    (ties may differ from the per-agent ones) fit, all pay, and add up to it."""
+    p = read_gap(GAP_DIR / file)[index].to_problem("min")
+    lam = _lp_prices(p)
+    rng = np.random.default_rng(index)
+    for shake in (0.0, 1.0, 5.0):
+        prices = lam + rng.normal(0, shake, p.num_items)
+        fast = KnapsackLagrangian(p)
+        assert fast.flat is not None
+        slow = KnapsackLagrangian(p)
+        slow.flat = None
+        nu = np.zeros(p.num_agents)
+        value, taken = fast.evaluate(prices, nu)
+        assert value == pytest.approx(slow.evaluate(prices, nu)[0], rel=1e-12, abs=1e-9)
+        reduced = p.pair_cost + prices[p.pair_item]
+        _, pairs = fast._all_knapsacks(reduced)
+        assert np.array_equal(taken, np.bincount(p.pair_item[pairs], minlength=p.num_items))
+        use = np.bincount(
+            p.pair_agent[pairs], weights=p.pair_usage[0, pairs], minlength=p.num_agents
+        )
+        assert np.all(use <= p.limits[0])  # every agent's choice fits
+        assert np.all(reduced[pairs] < 0)
+        # The bound recomputed from the choices: less the prices, plus what they pay.
+        assert value == pytest.approx(float(np.sum(-prices)) + float(np.sum(reduced[pairs])))

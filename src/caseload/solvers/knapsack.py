@@ -54,8 +54,9 @@ from caseload.solvers.lagrangian import SkipForm
 POINT_GRID = 10
 #: Largest DP table (new x cases x points cells) per agent; beyond it, points are coarser.
 MAX_CELLS = 400_000
-#: Largest table (pairs x agents x units of capacity) for solving a GAP's
-#: knapsacks all at once (c10200: about 60 paying pairs x 10 x 250).
+#: Largest table (most pairs of an agent x agents x units of capacity) for
+#: solving a GAP's knapsacks all at once (c10200: 200 x 10 x 250; d80x1600,
+#: 1,600 x 80 x about 800, is solved one agent at a time).
 FLAT_CELLS = 20_000_000
 #: The climb goes on only if the time left allows this many evaluations of the
 #: bound: its first steps overshoot and lower the value (on a medium authority
@@ -312,12 +313,13 @@ class KnapsackLagrangian:
                 return -math.inf, taken
             profit, pairs = self._all_knapsacks(reduced)
             np.add.at(taken, p.pair_item[pairs], 1)
-        for a in range(p.num_agents if self.flat is None else 0):
-            if time.perf_counter() > deadline or stop():
-                return -math.inf, taken
-            value, pairs = self._knapsack(a, reduced)
-            profit += value
-            taken[p.pair_item[pairs]] += 1
+        else:
+            for a in range(p.num_agents):
+                if time.perf_counter() > deadline or stop():
+                    return -math.inf, taken
+                value, pairs = self._knapsack(a, reduced)
+                profit += value
+                taken[p.pair_item[pairs]] += 1
         value = (
             self.constant - float(lam.sum()) + (self.beta - float(nu.sum())) * p.peak_floor - profit
         )
