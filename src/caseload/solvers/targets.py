@@ -287,7 +287,7 @@ def _master(
     scale = 1e6 / max(1.0, delta)
     by_item: list[list[Any]] = [[] for _ in range(p.num_items)]
     chosen: list[tuple[Any, np.ndarray]] = []
-    terms, coefs = [], []
+    coefs = []
     for sets in columns:
         ys = []
         for pairs, loss in sets:
@@ -297,11 +297,11 @@ def _master(
             for i in p.pair_item[pairs].tolist():
                 by_item[i].append(y)
             # Rounded down: the master may only be looser than the truth.
-            terms.append(y)
             coefs.append(max(0, math.floor(loss * scale)))
         model.add_exactly_one(ys)
     for ys in by_item:
         model.add_exactly_one(ys)
+    terms = [y for y, _ in chosen]
     model.add(cp_model.LinearExpr.weighted_sum(terms, coefs) <= math.floor((delta + _TOL) * scale))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, time_limit)
@@ -420,8 +420,13 @@ def prove(
         tries: list[tuple[list[list[tuple[np.ndarray, float]]], bool, float]] = []
         if keeps is not None and (columns is None or _size(columns) > FIND_COLUMNS * len(agents)):
             # Looking among each agent's cheapest sets first finds an allocation
-            # far sooner than the whole list, when one exists.
-            cheapest = _cheapest(agents, keeps, delta, FIND_COLUMNS, deadline)
+            # far sooner than the whole list, when one exists; from the list
+            # itself where it was made, rather than listing again.
+            cheapest = (
+                _cheapest(agents, keeps, delta, FIND_COLUMNS, deadline)
+                if columns is None
+                else [sorted(sets, key=lambda s: s[1])[:FIND_COLUMNS] for sets in columns]
+            )
             if cheapest is not None:
                 tries.append((cheapest, False, FIND_SECONDS if work is None else FIND_WORK))
         if columns is not None:
