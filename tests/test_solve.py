@@ -214,6 +214,7 @@ def random_tiny(seed: int) -> Instance:
 @pytest.mark.parametrize("seed", range(12))
 def test_every_bound_is_below_the_brute_force_optimum(seed: int) -> None:
     from caseload.solve import solve_problem
+    from caseload.solvers.greedy import greedy
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lp import solve_lp
@@ -225,6 +226,17 @@ def test_every_bound_is_below_the_brute_force_optimum(seed: int) -> None:
     lp = solve_lp(p, deadline=time.perf_counter() + 5)
     assert lp is not None
     lp_bound = CapacityLagrangian(p).consider(lp.mu, lp.nu)
+    # Started from an allocation (its columns complemented), the same LP.
+    from_start = solve_lp(p, deadline=time.perf_counter() + 5, start=greedy(p))
+    assert from_start is not None and from_start.optimal
+    again = CapacityLagrangian(p).consider(from_start.mu, from_start.nu)
+    assert again == pytest.approx(lp_bound, rel=1e-7, abs=1e-6)
+    share = np.bincount(p.pair_item, weights=from_start.x, minlength=p.num_items)
+    assert np.all(from_start.x >= -1e-9) and np.all(share <= 1 + 1e-9)
+    loads = np.zeros_like(p.limits)
+    for r in range(p.limits.shape[0]):
+        np.add.at(loads[r], p.pair_agent, p.pair_usage[r] * from_start.x)
+    assert np.all(loads <= p.limits + 1e-6)
     whole, _ = KnapsackLagrangian(p).evaluate(lp.lam, lp.nu)
     climbed = KnapsackLagrangian(p).climb(
         lp.lam, lp.nu, target=lambda: best, deadline=time.perf_counter() + 0.5
@@ -601,3 +613,45 @@ def solve_module() -> Any:
     import importlib
 
     return importlib.import_module("caseload.solve")
+
+
+def _brute_force_problem(p: AssignmentProblem) -> float:
+    """The optimum of a tiny core problem by enumeration."""
+    options = [
+        [-1, *p.pair_agent[p.pair_item == i].tolist()]
+        if np.isfinite(p.skip_cost[i])
+        else p.pair_agent[p.pair_item == i].tolist()
+        for i in range(p.num_items)
+    ]
+    best = float("inf")
+    for combo in itertools.product(*options):
+        a = np.array(combo)
+        if not p.violations(a):
+            best = min(best, p.objective(a))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_peak_no_agent_can_pass_is_a_constant(seed: int) -> None:
+    """A search's sub-problem where someone outside is full: the peak floor is
+    100% and nobody inside can exceed it, so CP-SAT drops the peak rows. The
+    optimum and bound must still be those of the problem with the peak term."""
+    from caseload.solvers.cpsat import _peak_fixed, solve_cpsat
+
+    inst = random_tiny(seed)
+    base = compile_instance(inst).problem
+    p = dataclasses.replace(base, peak_weight=50.0, peak_floor=100.0)
+    assert _peak_fixed(p)
+    best = _brute_force_problem(p)
+    out = solve_cpsat(p, time_limit=5, threads=1)
+    assert out.assignment is not None and out.proved_optimal
+    assert p.objective(out.assignment) == pytest.approx(best, rel=1e-9)
+    assert out.bound is not None and out.bound <= best + 1e-9 * max(1.0, abs(best))
+    assert out.bound == pytest.approx(best, rel=1e-9)
+    # Just below the most anyone here could reach, it is not a constant.
+    counted = p.peak_capacity > 0
+    reach = np.bincount(p.pair_agent, weights=p.pair_usage[0], minlength=p.num_agents)
+    top = float(np.max(100.0 * np.minimum(reach, p.limits[0])[counted] / p.peak_capacity[counted]))
+    assert _peak_fixed(dataclasses.replace(p, peak_floor=top))
+    if top > 0:
+        assert not _peak_fixed(dataclasses.replace(p, peak_floor=top - 0.5))

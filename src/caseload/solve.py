@@ -665,6 +665,7 @@ def _by_search(
                 problem,
                 deadline=lp_deadline,
                 stop=lambda: cancelled() or abandon.is_set(),
+                start=start,
             )
             start, lns_stats = improve(
                 problem,
@@ -683,7 +684,7 @@ def _by_search(
                 lp = None
                 stats["lp_abandoned"] = True
     else:
-        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.8 * plan)
+        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.8 * plan, start=start)
         wall_limited |= time.perf_counter() >= deadline
 
     bound, source = -math.inf, "lagrangian"

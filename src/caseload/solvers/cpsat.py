@@ -56,6 +56,20 @@ def _round(values: np.ndarray, how: str) -> np.ndarray:
     return (np.floor(snapped) if how == "floor" else np.ceil(snapped)).astype(np.int64)
 
 
+def _peak_fixed(p: AssignmentProblem) -> bool:
+    """Whether no agent here can pass the peak floor, so the peak term is a constant.
+
+    A sub-problem of a search on an overloaded authority is like this: some
+    agent outside it is already full, so the floor is 100% and the peak rows
+    would only slow CP-SAT down (measured on medium-0's sub-problems of 6-10
+    agents: 0.60 s mean to 0.52 s, 13 to 15 of 24 proved within 1 s).
+    """
+    counted = p.peak_capacity > 0
+    most = np.bincount(p.pair_agent, weights=p.pair_usage[0], minlength=p.num_agents)
+    most = np.minimum(most, p.limits[0])
+    return bool(np.all(100.0 * most[counted] / p.peak_capacity[counted] <= p.peak_floor))
+
+
 class _Progress(cp_model.CpSolverSolutionCallback):
     """Reports each new solution (if asked) and keeps the best objective in ``seen[0]``."""
 
@@ -149,7 +163,7 @@ def solve_cpsat(
     must = ~np.isfinite(p.skip_cost)
     skip = np.where(must, 0.0, p.skip_cost)
     rel = p.pair_cost - skip[p.pair_item]
-    beta = p.peak_weight if np.any(p.peak_capacity > 0) else 0.0
+    beta = p.peak_weight if np.any(p.peak_capacity > 0) and not _peak_fixed(p) else 0.0
 
     scale, exact_cost = _scale_for(
         np.concatenate([rel, [beta]]), max_abs=2.0**58 / max(1, p.num_items)

@@ -51,6 +51,7 @@ def solve_lp(
     deadline: float,
     stop: Callable[[], bool] | None = None,
     work: float | None = None,
+    start: np.ndarray | None = None,
 ) -> LPSolution | None:
     """Solve the LP relaxation by ``deadline`` (a ``perf_counter`` time, building included).
 
@@ -58,6 +59,13 @@ def solve_lp(
     the same on any machine (the deadline then only guards). Returns ``None``
     if GLOP returns nothing usable, or if ``stop`` (polled while building and
     solving) cancels it.
+
+    ``start`` (a feasible assignment, agent per item) is where the simplex
+    begins instead of leaving every item out: the columns of its pairs are
+    complemented (:math:`x = 1 - y`), so GLOP's all-slack basis is that
+    assignment. The LP and its prices are the same; on medium-0 it takes
+    3.6-3.9 s from the statutory-first start instead of 4.9 s (1.7 s from a
+    10 s search's answer).
     """
     cancelled = stop if stop is not None else (lambda: False)
     p = problem
@@ -71,16 +79,23 @@ def solve_lp(
     add_vars: Any = h.add_var_array_with_bounds  # its stubs misname numpy's types
     add_vars(np.zeros(n + 1), np.concatenate([np.ones(n), [1e4]]), np.zeros(n + 1, dtype=bool), "")
     h.set_var_lower_bound(n, max(0.0, p.peak_floor))
+    flipped = np.zeros(n + 1, dtype=bool)  # the peak column (last) never is
+    if start is not None:
+        flipped[p.pairs_of(start)] = True
+    sign = np.where(flipped, -1.0, 1.0)
     h.set_objective_coefficients(
-        list(range(n + 1)), np.concatenate([p.pair_cost - skip[p.pair_item], [beta]]).tolist()
+        list(range(n + 1)),
+        (sign * np.concatenate([p.pair_cost - skip[p.pair_item], [beta]])).tolist(),
     )
     variables = [mbh.Variable(h, k) for k in range(n + 1)]
 
     def row(pairs: np.ndarray, coefs: np.ndarray, lower: float, upper: float) -> int:
+        # a x with x = 1 - y is a - a y: the row's bounds move by a.
+        moved = float(coefs[flipped[pairs]].sum())
         c = h.add_linear_constraint()
-        h.set_constraint_lower_bound(c, lower)
-        h.set_constraint_upper_bound(c, upper)
-        h.add_terms_to_constraint(c, [variables[k] for k in pairs], coefs.tolist())
+        h.set_constraint_lower_bound(c, lower - moved)
+        h.set_constraint_upper_bound(c, upper - moved)
+        h.add_terms_to_constraint(c, [variables[k] for k in pairs], (sign[pairs] * coefs).tolist())
         return c
 
     start = p.item_start
@@ -138,7 +153,8 @@ def solve_lp(
         nu *= beta / nu.sum()
     x = np.zeros(n)
     if solver.has_solution():
-        x = np.asarray(solver.variable_values())[:n]
+        values = np.asarray(solver.variable_values())[:n]
+        x = np.where(flipped[:n], 1.0 - values, values)
     return LPSolution(
         x=x, mu=mu, nu=nu, lam=lam, optimal=solver.status() == mbh.SolveStatus.OPTIMAL
     )
