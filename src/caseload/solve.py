@@ -573,7 +573,7 @@ def _soft_search(problem: AssignmentProblem, stats: dict[str, object], run: _Run
     spread = np.abs(problem.pair_cost).sum() + np.abs(problem.skip_cost[~must]).sum()
     big = 10.0 ** math.ceil(math.log10(1.0 + spread + 100.0 * problem.peak_weight) + 1)
     soft = replace(problem, skip_cost=np.where(must, big, problem.skip_cost))
-    out = _by_search(soft, greedy(soft), stats, run)
+    out = _by_search(soft, greedy(soft), stats, run, lp_from_start=False)
     found = out.assignment
     if found is None:
         return _finish(problem, [], out.bound, out.bound_source, stats)
@@ -583,7 +583,11 @@ def _soft_search(problem: AssignmentProblem, stats: dict[str, object], run: _Run
 
 
 def _by_search(
-    problem: AssignmentProblem, start: np.ndarray, stats: dict[str, object], run: _Run
+    problem: AssignmentProblem,
+    start: np.ndarray,
+    stats: dict[str, object],
+    run: _Run,
+    lp_from_start: bool = True,
 ) -> SolverOutput:
     """Statutory first, the LP and its bounds, then large-neighbourhood search.
 
@@ -593,6 +597,11 @@ def _by_search(
     share; a city authority's LP needs about 4.5 units, and stops when done), the
     LP-guided search 10%, the main search 20% (45% without an LP); the bounds
     and the final polish run to completion.
+
+    With ``lp_from_start`` the simplex begins at the statutory-first
+    allocation rather than with every item left out (see
+    :func:`~caseload.solvers.lp.solve_lp`); a soft problem, whose start
+    leaves most items out, does better from nothing.
     """
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
@@ -637,6 +646,9 @@ def _by_search(
     # limits the Lagrangian climb beside the search.
     seconds = budget if plan is None else plan / DETERMINISTIC_SHARE
     use_lp = _lp_seconds(problem.num_pairs) < 0.75 * seconds
+    # From a soft GAP's start (434 of e80x1600's 1,600 jobs placed) the LP
+    # took 10.5 s instead of 6.8 s; from medium-0's, 3.6 s instead of 4.9 s.
+    lp_start = start if lp_from_start else None
     smoothed: CapacityLagrangian | None = None
     if not use_lp and plan is None and SMOOTH_SHARE * seconds >= SMOOTH_MIN_SECONDS:
         # Too large for one LP (a county): the smoothed Lagrangian ascent on
@@ -665,7 +677,7 @@ def _by_search(
                 problem,
                 deadline=lp_deadline,
                 stop=lambda: cancelled() or abandon.is_set(),
-                start=start,
+                start=lp_start,
             )
             start, lns_stats = improve(
                 problem,
@@ -684,7 +696,7 @@ def _by_search(
                 lp = None
                 stats["lp_abandoned"] = True
     else:
-        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.8 * plan, start=start)
+        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.8 * plan, start=lp_start)
         wall_limited |= time.perf_counter() >= deadline
 
     bound, source = -math.inf, "lagrangian"
