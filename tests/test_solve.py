@@ -18,8 +18,11 @@ from caseload.result import evaluate
 
 def brute_force(inst: Instance) -> float:
     """The optimum by enumerating every allocation (tiny instances only)."""
-    p = compile_instance(inst).problem
+    return brute_force_problem(compile_instance(inst).problem)
 
+
+def brute_force_problem(p: AssignmentProblem) -> float:
+    """The optimum of a tiny core problem by enumeration."""
     options = [
         [-1, *p.pair_agent[p.pair_item == i].tolist()]
         if np.isfinite(p.skip_cost[i])
@@ -615,22 +618,6 @@ def solve_module() -> Any:
     return importlib.import_module("caseload.solve")
 
 
-def _brute_force_problem(p: AssignmentProblem) -> float:
-    """The optimum of a tiny core problem by enumeration."""
-    options = [
-        [-1, *p.pair_agent[p.pair_item == i].tolist()]
-        if np.isfinite(p.skip_cost[i])
-        else p.pair_agent[p.pair_item == i].tolist()
-        for i in range(p.num_items)
-    ]
-    best = float("inf")
-    for combo in itertools.product(*options):
-        a = np.array(combo)
-        if not p.violations(a):
-            best = min(best, p.objective(a))
-    return best
-
-
 @pytest.mark.parametrize("seed", range(8))
 def test_a_peak_no_agent_can_pass_is_a_constant(seed: int) -> None:
     """A search's sub-problem where someone outside is full: the peak floor is
@@ -642,7 +629,7 @@ def test_a_peak_no_agent_can_pass_is_a_constant(seed: int) -> None:
     base = compile_instance(inst).problem
     p = dataclasses.replace(base, peak_weight=50.0, peak_floor=100.0)
     assert _peak_fixed(p)
-    best = _brute_force_problem(p)
+    best = brute_force_problem(p)
     out = solve_cpsat(p, time_limit=5, threads=1)
     assert out.assignment is not None and out.proved_optimal
     assert p.objective(out.assignment) == pytest.approx(best, rel=1e-9)
