@@ -98,12 +98,12 @@ def solve_lp(
         h.add_terms_to_constraint(c, [variables[k] for k in pairs], (sign[pairs] * coefs).tolist())
         return c
 
-    start = p.item_start
+    item_start = p.item_start
     item_rows: list[tuple[int, int]] = []
     for i in range(p.num_items):
         if i % 512 == 0 and (time.perf_counter() > deadline or cancelled()):
             return None  # building alone took the time: no LP today
-        lo, hi = int(start[i]), int(start[i + 1])
+        lo, hi = int(item_start[i]), int(item_start[i + 1])
         if hi > lo:
             lower = 1.0 if must[i] else -math.inf
             item_rows.append((i, row(np.arange(lo, hi), np.ones(hi - lo), lower, 1.0)))
