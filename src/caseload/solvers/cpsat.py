@@ -163,7 +163,9 @@ def solve_cpsat(
     must = ~np.isfinite(p.skip_cost)
     skip = np.where(must, 0.0, p.skip_cost)
     rel = p.pair_cost - skip[p.pair_item]
-    beta = p.peak_weight if np.any(p.peak_capacity > 0) and not _peak_fixed(p) else 0.0
+    beta = p.peak_weight if np.any(p.peak_capacity > 0) else 0.0
+    if beta > 0 and _peak_fixed(p):
+        beta = 0.0  # a constant, added to the offset below
 
     scale, exact_cost = _scale_for(
         np.concatenate([rel, [beta]]), max_abs=2.0**58 / max(1, p.num_items)
@@ -183,7 +185,7 @@ def solve_cpsat(
     coef = _round(rel * scale, "floor")
     offset = float(skip.sum())
     if beta == 0.0:
-        offset += p.peak_weight * p.peak_floor  # a constant when no agent here counts
+        offset += p.peak_weight * p.peak_floor  # the peak is the floor: no agent here passes it
 
     model = cp_model.CpModel()
     x = [model.new_bool_var(f"x{k}") for k in range(n_pairs)]
