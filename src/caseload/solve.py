@@ -292,7 +292,14 @@ def default_work(time_limit: float) -> float:
     machine (measured on a loaded one: about 80% of a 10 s limit on a city
     authority), leaving the clock as a guard that should never fire.
     """
-    return DETERMINISTIC_SHARE * max(0.0, time_limit - _RESERVE - _OVERHEAD)
+    return DETERMINISTIC_SHARE * max(0.0, time_limit - _reserve(time_limit) - _OVERHEAD)
+
+
+def _reserve(time_limit: float) -> float:
+    """Seconds kept back from ``time_limit`` for the result: :data:`_RESERVE`, or a
+    quarter of a short limit (medium-0 given 0.5 s kept nothing for the statutory
+    repair, so three cases stayed out, and it ran 0.6 s over)."""
+    return min(_RESERVE, 0.25 * time_limit)
 
 
 def solve_problem(
@@ -336,10 +343,7 @@ def solve_problem(
     from caseload.solvers.targets import promising as targets_promising
 
     started = time.perf_counter()
-    # A short limit keeps a share back, not all of it: medium-0 given 0.5 s
-    # kept nothing for the statutory repair, so three cases stayed out, and
-    # it ran 0.6 s over.
-    deadline = started + time_limit - min(_RESERVE, 0.25 * time_limit)
+    deadline = started + time_limit - _reserve(time_limit)
     budget = deadline - started
     progress = _as_one_solve(progress, started)
     # One thread: the whole budget in deterministic work, fixed whatever the clock says.
