@@ -45,6 +45,16 @@ def test_a_left_out_urgent_item_is_placed_by_moving_another():
     assert p.objective(start) == 1e6
 
 
+def test_no_time_or_no_work_leaves_the_allocation_as_it_is():
+    p = chain_problem()
+    urgent = np.array([True, True, False])
+    start = np.array([0, UNASSIGNED, 1])
+    # The same start as above, which one hop repairs given time or work.
+    assert place_urgent(p, start, urgent, seconds=0.0).tolist() == start.tolist()
+    assert place_urgent(p, start, urgent, seconds=5.0, work=0.0).tolist() == start.tolist()
+    assert place_urgent(p, start, urgent, seconds=5.0).tolist() == [1, 0, UNASSIGNED]
+
+
 def test_nothing_to_repair_returns_the_same_allocation():
     p = chain_problem()
     urgent = np.array([True, True, False])

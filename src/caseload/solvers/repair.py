@@ -57,9 +57,13 @@ def place_urgent(
     end = time.perf_counter() + seconds
     options = np.diff(p.item_start) > 0
     current = assignment.copy()
+    # Building a hop's model takes up to a third of a second on a city
+    # authority: called with no time (or, on one thread, no work, which keeps
+    # runs repeatable), it would only overrun the limit.
+    out_of_time = seconds <= 0 if work is None else work <= 0
     for hops in range(1, max_hops + 1):
         left_out = urgent & (current == UNASSIGNED) & options
-        if not left_out.any():
+        if not left_out.any() or out_of_time:
             break
         free = left_out.copy()
         for _ in range(hops):
