@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import given, settings
 
@@ -127,3 +129,67 @@ def test_search_path_handles_a_last_item_with_nowhere_to_go():
     assert out.assignment.tolist() == [1, 0, UNASSIGNED, UNASSIGNED]
     assert q.objective(out.assignment) == 6.0
     assert out.bound is not None and out.bound <= 6.0 + 1e-9
+
+
+def _lp_at(p: AssignmentProblem, x: list[float]):
+    """An LP solution with the given pair values and zero prices (hand-made)."""
+    from caseload.solvers.lp import LPSolution
+
+    r, a = p.limits.shape
+    return LPSolution(
+        x=np.array(x),
+        mu=np.zeros((r, a)),
+        nu=np.zeros(a),
+        lam=np.zeros(p.num_items),
+        optimal=True,
+    )
+
+
+def test_split_urgent_items_are_fixed_where_the_lp_leans_and_room_allows():
+    import time
+
+    from caseload.solve import _urgent_fixed
+
+    c = chain_problem()
+    # Two more cheap items with nowhere to go, so that items 0 and 1 are
+    # urgent (100 times the median cost of leaving an item out).
+    p = dataclasses.replace(c, num_items=5, skip_cost=np.array([1e6, 1e6, 1.0, 1.0, 1.0]))
+    deadline = time.perf_counter() + 10.0
+    # Pairs: (item 0, agent 0), (item 0, agent 1), (item 1, agent 0), (item 2, agent 1).
+    # Item 0 leans to agent 1 and goes there; item 1 (not placed by this LP)
+    # then has agent 0, and item 2 no room.
+    leaning = _urgent_fixed(p, _lp_at(p, [0.3, 0.7, 0.0, 1.0]), deadline=deadline, work=None)
+    assert leaning is not None
+    assert leaning.tolist() == [1, 0, UNASSIGNED, UNASSIGNED, UNASSIGNED]
+    # Leaning the other way, item 0 takes agent 0 and leaves item 1 nowhere:
+    # the rule follows the LP, and the statutory repair comes after it.
+    other = _urgent_fixed(p, _lp_at(p, [0.7, 0.3, 0.0, 1.0]), deadline=deadline, work=None)
+    assert other is not None
+    assert other.tolist() == [0, UNASSIGNED, 1, UNASSIGNED, UNASSIGNED]
+    # Item 1, whole at agent 0, is fixed first and fills it: item 0, leaning
+    # there, takes its other pair.
+    full = _urgent_fixed(p, _lp_at(p, [0.7, 0.3, 1.0, 0.0]), deadline=deadline, work=None)
+    assert full is not None
+    assert full.tolist() == [1, 0, UNASSIGNED, UNASSIGNED, UNASSIGNED]
+    # Nothing split: nothing to settle.
+    assert _urgent_fixed(p, _lp_at(p, [0.0, 1.0, 1.0, 0.0]), deadline=deadline, work=None) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(max_workers=4, max_cases=8))
+def test_fixing_urgent_items_first_is_feasible_and_keeps_pinned_cases(inst: Instance) -> None:
+    import time
+
+    from caseload.solve import _urgent_fixed
+    from caseload.solvers.lp import solve_lp
+
+    p = compile_instance(inst).problem
+    lp = solve_lp(p, deadline=time.perf_counter() + 10.0)
+    if lp is None or not lp.optimal:
+        return
+    fixed = _urgent_fixed(p, lp, deadline=time.perf_counter() + 10.0, work=None)
+    if fixed is None:
+        return
+    assert not p.violations(fixed)
+    must = ~np.isfinite(p.skip_cost) & (np.diff(p.item_start) > 0)
+    assert np.all(fixed[must] != UNASSIGNED)
