@@ -343,6 +343,36 @@ def test_search_in_a_view_uses_only_its_pairs(seed: int) -> None:
     assert np.all(allowed[p.pairs_of(found)])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_step_is_judged_as_a_full_evaluation_would(seed: int) -> None:
+    """The search prices only the items a step moves; over a chain of random
+    moves (into and out of the peak, and leaving items out) its objective and
+    loads stay those of a full evaluation."""
+    from caseload.generate import generate_authority
+    from caseload.problem import UNASSIGNED
+    from caseload.solvers.greedy import greedy
+    from caseload.solvers.lns import _changed
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", seed))).problem
+    rng = np.random.default_rng(seed)
+    current = greedy(p)
+    value, loads = p.evaluate(current)
+    for _ in range(200):
+        items = np.unique(rng.choice(p.num_items, size=rng.integers(1, 12)))
+        new = current[items].copy()
+        for k, item in enumerate(items.tolist()):
+            options = p.pair_agent[p.item_start[item] : p.item_start[item + 1]]
+            if np.isfinite(p.skip_cost[item]) and (options.size == 0 or rng.random() < 0.3):
+                new[k] = UNASSIGNED
+            elif options.size:
+                new[k] = rng.choice(options)
+        value, loads = _changed(p, value, loads, items, current[items], new)
+        current[items] = new
+        full, full_loads = p.evaluate(current)
+        assert value == pytest.approx(full, rel=1e-12)
+        assert np.allclose(loads, full_loads, rtol=0, atol=1e-9)
+
+
 def test_sub_problems_solved_at_once_share_no_worker_and_no_case(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

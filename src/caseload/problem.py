@@ -199,13 +199,23 @@ class AssignmentProblem:
             If an item is assigned to an agent it has no pair with.
         """
         items = np.flatnonzero(assignment != UNASSIGNED)
+        return self.pairs_for(items, assignment[items])
+
+    def pairs_for(self, items: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """Indices of the pairs giving ``items[k]`` to ``agents[k]`` (no ``-1``).
+
+        Raises
+        ------
+        ValueError
+            If an item has no pair with its agent.
+        """
         keys = self._pair_keys
-        want = items * self.num_agents + assignment[items]
+        want = items * self.num_agents + agents
         found = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
         bad = keys[found] != want if keys.size else np.ones(items.size, dtype=bool)
         if bad.any():
-            i = int(items[np.argmax(bad)])
-            raise ValueError(f"item {i} has no pair with agent {int(assignment[i])}")
+            k = int(np.argmax(bad))
+            raise ValueError(f"item {int(items[k])} has no pair with agent {int(agents[k])}")
         return found
 
     def objective(self, assignment: np.ndarray) -> float:
