@@ -725,6 +725,28 @@ def _by_search(
         bound, source = lag.consider(lp.mu, lp.nu), "lp"
         stats["lp_optimal"] = lp.optimal
         stats["lp_bound"] = bound
+        knap = KnapsackLagrangian(problem)
+        if cancelled():
+            whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter())
+        elif plan is not None:
+            # To completion (the clock only guards), so that runs repeat.
+            whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=deadline)
+            wall_limited |= not math.isfinite(whole)
+        else:
+            # Most of the time is in numpy, and the search's in CP-SAT: the
+            # bound is worked out beside the roundings (whose second LP leaves a
+            # core free) and the search rather than before them, and climbs on
+            # from the LP's prices when there is time for it.
+            knap_pending = _beside(
+                knap.climb,
+                lp.lam,
+                lp.nu,
+                target=lambda: incumbent[0],
+                deadline=deadline - 0.5 * _RESERVE,
+                stop=lambda: cancelled() or search_done.is_set(),
+            )
+        if knap_pending is None:
+            bound, source = _with_knapsack(stats, bound, source, whole)
         if lp.optimal and not cancelled():
             rounded = place_urgent(
                 problem,
@@ -757,27 +779,6 @@ def _by_search(
                 stats["urgent_fixed_objective"] = problem.objective(fixed_first)
                 if _rank(problem, fixed_first) < _rank(problem, start):
                     start = fixed_first
-        knap = KnapsackLagrangian(problem)
-        if cancelled():
-            whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter())
-        elif plan is not None:
-            # To completion (the clock only guards), so that runs repeat.
-            whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=deadline)
-            wall_limited |= not math.isfinite(whole)
-        else:
-            # Most of the time is in numpy, and the search's in CP-SAT: the
-            # bound is worked out beside the search rather than before it, and
-            # climbs on from the LP's prices when there is time for it.
-            knap_pending = _beside(
-                knap.climb,
-                lp.lam,
-                lp.nu,
-                target=lambda: incumbent[0],
-                deadline=deadline - 0.5 * _RESERVE,
-                stop=lambda: cancelled() or search_done.is_set(),
-            )
-        if knap_pending is None:
-            bound, source = _with_knapsack(stats, bound, source, whole)
     if smoothed is None and (lp is None or not lp.optimal):
         # Prices from an unfinished LP are valid but can be far off (bounds of
         # minus millions): climb from them or from zero prices, whichever is better.
