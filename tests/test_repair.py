@@ -90,20 +90,24 @@ def test_repair_never_leaves_more_statutory_out_and_stays_feasible(inst: Instanc
 
 @settings(max_examples=40, deadline=None)
 @given(instances(max_workers=4, max_cases=8))
-def test_lp_rounding_is_feasible_and_keeps_pinned_cases(inst: Instance) -> None:
+def test_lp_roundings_are_feasible_and_keep_pinned_cases(inst: Instance) -> None:
+    """The plain rounding, and the one settling statutory cases first (where it applies)."""
     import time
 
-    from caseload.solve import _lp_rounded
+    from caseload.solve import _lp_rounded, _urgent_fixed
     from caseload.solvers.lp import solve_lp
 
     p = compile_instance(inst).problem
     lp = solve_lp(p, deadline=time.perf_counter() + 10.0)
     if lp is None or not lp.optimal:
         return  # an LP with no feasible point: nothing to round
-    rounded = _lp_rounded(p, lp)
-    assert not p.violations(rounded)
+    settled = _urgent_fixed(p, lp, deadline=time.perf_counter() + 10.0, work=None)
     must = ~np.isfinite(p.skip_cost) & (np.diff(p.item_start) > 0)
-    assert np.all(rounded[must] != UNASSIGNED)
+    for rounded in (_lp_rounded(p, lp), settled):
+        if rounded is None:
+            continue  # no statutory case split: nothing to settle
+        assert not p.violations(rounded)
+        assert np.all(rounded[must] != UNASSIGNED)
 
 
 def test_search_path_handles_a_last_item_with_nowhere_to_go():
@@ -173,23 +177,3 @@ def test_split_urgent_items_are_fixed_where_the_lp_leans_and_room_allows():
     assert full.tolist() == [1, 0, UNASSIGNED, UNASSIGNED, UNASSIGNED]
     # Nothing split: nothing to settle.
     assert _urgent_fixed(p, _lp_at(p, [0.0, 1.0, 1.0, 0.0]), deadline=deadline, work=None) is None
-
-
-@settings(max_examples=40, deadline=None)
-@given(instances(max_workers=4, max_cases=8))
-def test_fixing_urgent_items_first_is_feasible_and_keeps_pinned_cases(inst: Instance) -> None:
-    import time
-
-    from caseload.solve import _urgent_fixed
-    from caseload.solvers.lp import solve_lp
-
-    p = compile_instance(inst).problem
-    lp = solve_lp(p, deadline=time.perf_counter() + 10.0)
-    if lp is None or not lp.optimal:
-        return
-    fixed = _urgent_fixed(p, lp, deadline=time.perf_counter() + 10.0, work=None)
-    if fixed is None:
-        return
-    assert not p.violations(fixed)
-    must = ~np.isfinite(p.skip_cost) & (np.diff(p.item_start) > 0)
-    assert np.all(fixed[must] != UNASSIGNED)

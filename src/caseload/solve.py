@@ -748,37 +748,35 @@ def _by_search(
         if knap_pending is None:
             bound, source = _with_knapsack(stats, bound, source, whole)
         if lp.optimal and not cancelled():
-            rounded = place_urgent(
-                problem,
-                _lp_rounded(problem, lp),
-                _urgent_items(problem),
-                seconds=max(0.0, 0.2 * (deadline - time.perf_counter())),
-                seed=seed + 3,
-                threads=threads,
-                work=None if plan is None else 0.02 * plan,
-            )
-            stats["rounded_objective"] = problem.objective(rounded)
-            if _rank(problem, rounded) < _rank(problem, start):
-                start = rounded
-            fixed_first = _urgent_fixed(
+
+            def try_rounding(
+                rounding: np.ndarray | None, share: float, offset: int, key: str
+            ) -> None:
+                """The statutory repair of a rounding; it becomes the start if better."""
+                nonlocal start
+                if rounding is None:
+                    return
+                rounding = place_urgent(
+                    problem,
+                    rounding,
+                    _urgent_items(problem),
+                    seconds=max(0.0, share * (deadline - time.perf_counter())),
+                    seed=seed + offset,
+                    threads=threads,
+                    work=None if plan is None else 0.02 * plan,
+                )
+                stats[key] = problem.objective(rounding)
+                if _rank(problem, rounding) < _rank(problem, start):
+                    start = rounding
+
+            try_rounding(_lp_rounded(problem, lp), 0.2, 3, "rounded_objective")
+            settled = _urgent_fixed(
                 problem,
                 lp,
                 deadline=time.perf_counter() + 0.3 * max(0.0, deadline - time.perf_counter()),
                 work=None if plan is None else 0.15 * plan,
             )
-            if fixed_first is not None:
-                fixed_first = place_urgent(
-                    problem,
-                    fixed_first,
-                    _urgent_items(problem),
-                    seconds=max(0.0, 0.1 * (deadline - time.perf_counter())),
-                    seed=seed + 5,
-                    threads=threads,
-                    work=None if plan is None else 0.02 * plan,
-                )
-                stats["urgent_fixed_objective"] = problem.objective(fixed_first)
-                if _rank(problem, fixed_first) < _rank(problem, start):
-                    start = fixed_first
+            try_rounding(settled, 0.1, 5, "urgent_fixed_objective")
     if smoothed is None and (lp is None or not lp.optimal):
         # Prices from an unfinished LP are valid but can be far off (bounds of
         # minus millions): climb from them or from zero prices, whichever is better.
