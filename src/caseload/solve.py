@@ -1075,15 +1075,21 @@ def _priced_start(problem: AssignmentProblem, lag: CapacityLagrangian) -> np.nda
     loads = np.zeros_like(p.limits)
     partial = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
     for item in np.argsort(-urgency, kind="stable").tolist():
-        pair = int(chosen[item])
-        if pair < 0:
-            continue
+        if chosen[item] >= 0:
+            partial[item] = _first_fit(p, loads, chosen[item : item + 1])
+    return greedy(p, partial)
+
+
+def _first_fit(p: AssignmentProblem, loads: np.ndarray, pairs: np.ndarray) -> int:
+    """The agent of the first of ``pairs`` (one item's) within its limits given ``loads``,
+    which it then adds to; ``UNASSIGNED`` if none fits."""
+    for pair in pairs.tolist():
         agent = int(p.pair_agent[pair])
         after = loads[:, agent] + p.pair_usage[:, pair]
         if np.all(after <= p.limits[:, agent] * (1 + 1e-12)):
             loads[:, agent] = after
-            partial[item] = agent
-    return greedy(p, partial)
+            return agent
+    return UNASSIGNED
 
 
 def _lp_rounded(p: AssignmentProblem, lp: LPSolution) -> np.ndarray:
@@ -1137,13 +1143,7 @@ def _urgent_fixed(
     load = np.zeros_like(p.limits)
     for item in items[np.argsort(-most[items], kind="stable")].tolist():
         pairs = np.arange(p.item_start[item], p.item_start[item + 1])
-        for pair in pairs[np.lexsort((reduced[pairs], -lp.x[pairs]))].tolist():
-            agent = int(p.pair_agent[pair])
-            after = load[:, agent] + p.pair_usage[:, pair]
-            if np.all(after <= p.limits[:, agent] * (1 + 1e-12)):
-                load[:, agent] = after
-                agent_of[item] = agent
-                break
+        agent_of[item] = _first_fit(p, load, pairs[np.lexsort((reduced[pairs], -lp.x[pairs]))])
     fixed = agent_of != UNASSIGNED
     keep = ~fixed[p.pair_item] | (p.pair_agent == agent_of[p.pair_item])
     settled = p.restricted(keep, skip_cost=np.where(fixed, np.inf, p.skip_cost))
