@@ -18,6 +18,7 @@ Python loop over pairs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,30 @@ class Compiled:
             c.id: (workers[a].id if a != UNASSIGNED else None)
             for c, a in zip(self.instance.cases, agent.tolist(), strict=True)
         }
+
+    def item_assignment(self, allocation: Mapping[str, str | None]) -> np.ndarray:
+        """Agent per item from case id -> worker id (the inverse of :meth:`case_assignment`).
+
+        An item goes where all its cases go. A sibling group split between
+        workers is left out (``-1``); if any item sits with a worker not allowed
+        for it, every item is left out (the allocation is no usable start).
+        """
+        index = {w.id: j for j, w in enumerate(self.instance.workers)}
+        out = np.full(self.problem.num_items, UNASSIGNED, dtype=np.int64)
+        mixed = np.zeros(self.problem.num_items, dtype=bool)
+        seen = np.zeros(self.problem.num_items, dtype=bool)
+        for case, item in zip(self.instance.cases, self.item_of_case.tolist(), strict=True):
+            agent = index.get(allocation.get(case.id) or "", UNASSIGNED)
+            if seen[item] and out[item] != agent:
+                mixed[item] = True
+            out[item], seen[item] = agent, True
+        out[mixed] = UNASSIGNED
+        try:
+            self.problem.pairs_of(out)
+        except ValueError:
+            # Some item sits with a worker not allowed for it: no warm start.
+            return np.full(self.problem.num_items, UNASSIGNED, dtype=np.int64)
+        return out
 
 
 def compile_instance(instance: Instance) -> Compiled:

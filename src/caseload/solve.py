@@ -120,7 +120,9 @@ def solve(
             progress=progress,
             log=log,
             stop=stop,
-            initial=None if start is None else _items_of(compiled, start),
+            initial=None
+            if start is None
+            else compiled.item_assignment(start.allocation if isinstance(start, Result) else start),
             # From the time limit as given, not what compiling left of it, so
             # that one-thread runs repeat exactly.
             work=work if work is not None or threads > 1 else default_work(time_limit),
@@ -144,27 +146,6 @@ def solve(
     if stop is not None and stop():
         logger.debug("cancelled by the caller; returning the best allocation so far")
     return result
-
-
-def _items_of(compiled: Compiled, start: Result | Mapping[str, str | None]) -> np.ndarray:
-    """The core assignment of an allocation: each item goes where all its members go."""
-    chosen = start.allocation if isinstance(start, Result) else start
-    index = {w.id: j for j, w in enumerate(compiled.instance.workers)}
-    out = np.full(compiled.problem.num_items, UNASSIGNED, dtype=np.int64)
-    mixed = np.zeros(compiled.problem.num_items, dtype=bool)
-    seen = np.zeros(compiled.problem.num_items, dtype=bool)
-    for case, item in zip(compiled.instance.cases, compiled.item_of_case.tolist(), strict=True):
-        agent = index.get(chosen.get(case.id) or "", UNASSIGNED)
-        if seen[item] and out[item] != agent:
-            mixed[item] = True
-        out[item], seen[item] = agent, True
-    out[mixed] = UNASSIGNED
-    try:
-        compiled.problem.pairs_of(out)
-    except ValueError:
-        # Some item sits with a worker not allowed for it: no warm start.
-        return np.full(compiled.problem.num_items, UNASSIGNED, dtype=np.int64)
-    return out
 
 
 def _incremental(

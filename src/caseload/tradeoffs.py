@@ -206,14 +206,13 @@ def _prices(instance: Instance, seconds: float, result: Result) -> np.ndarray:
     a 10 s allocation).
     """
     from caseload.compile import compile_instance
-    from caseload.solve import _items_of
     from caseload.solvers.lp import solve_lp
 
     compiled = compile_instance(instance)
     lp = solve_lp(
         compiled.problem,
         deadline=time.perf_counter() + seconds,
-        start=_items_of(compiled, result),
+        start=compiled.item_assignment(result.allocation),
     )
     if lp is None:
         return np.zeros((3, len(instance.workers)))
