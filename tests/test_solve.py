@@ -672,3 +672,40 @@ def test_a_peak_no_agent_can_pass_is_a_constant(seed: int) -> None:
     assert _peak_fixed(dataclasses.replace(p, peak_floor=top))
     if top > 0:
         assert not _peak_fixed(dataclasses.replace(p, peak_floor=top - 0.5))
+
+
+def test_an_allocation_maps_to_items_and_back() -> None:
+    """``item_assignment`` inverts ``case_assignment``; a split sibling group is left
+    out, and a worker not allowed for a case leaves no start at all."""
+    from caseload.generate import generate_authority
+    from caseload.problem import UNASSIGNED
+    from caseload.solvers.greedy import greedy
+
+    compiled = compile_instance(Instance.from_dict(generate_authority("small", 0)))
+    p = compiled.problem
+    assignment = greedy(p)
+    allocation = compiled.case_assignment(assignment)
+    assert compiled.item_assignment(allocation).tolist() == assignment.tolist()
+
+    sizes = np.bincount(compiled.item_of_case, minlength=p.num_items)
+    group = int(np.flatnonzero((sizes > 1) & (assignment != UNASSIGNED))[0])
+    first, second = np.flatnonzero(compiled.item_of_case == group)[:2]
+    others = [
+        w.id
+        for w in compiled.instance.workers
+        if w.id != allocation[compiled.instance.cases[first].id]
+    ]
+    split = dict(allocation)
+    split[compiled.instance.cases[second].id] = others[0]
+    out = compiled.item_assignment(split)
+    assert out[group] == UNASSIGNED
+    keep = np.arange(p.num_items) != group
+    assert out[keep].tolist() == assignment[keep].tolist()
+
+    alone = sizes[compiled.item_of_case] == 1
+    case = int(np.flatnonzero(alone & ~compiled.eligible.all(axis=1))[0])
+    barred = compiled.instance.workers[int(np.flatnonzero(~compiled.eligible[case])[0])].id
+    wrong = dict(allocation)
+    wrong[compiled.instance.cases[case].id] = barred
+    assert np.any(assignment != UNASSIGNED)
+    assert np.all(compiled.item_assignment(wrong) == UNASSIGNED)
