@@ -5,6 +5,7 @@
     python benchmarks/quality.py --long 300 --highs 600 --sizes medium large
     python benchmarks/quality.py --scip 30 --sizes medium large
     python benchmarks/quality.py --gap                 # OR-Library GAP files
+    python benchmarks/quality.py --targets             # the scale targets, judged (targets.py)
     python benchmarks/quality.py --profile ci          # the CI quality gate (see gate.py)
     python benchmarks/quality.py --profile ci --update-baseline
     python benchmarks/quality.py --profile full        # the gate's measurement, more instances
@@ -89,7 +90,8 @@ def _one(args: argparse.Namespace) -> None:
         output = solve_problem(
             p, time_limit=args.seconds, seed=args.seed, threads=2, strategy=strategy
         )
-    result = build_result(compiled, output, time.perf_counter() - started)
+    solve_seconds = time.perf_counter() - started
+    result = build_result(compiled, output, solve_seconds)
     report = check_result(instance.to_dict(), json.loads(json.dumps(result.to_dict())))
     row.update(
         objective=result.objective["total"],
@@ -98,6 +100,7 @@ def _one(args: argparse.Namespace) -> None:
         bound=result.bound,
         source=result.bound_source,
         seconds=time.perf_counter() - started,
+        solve_seconds=solve_seconds,
         check="ok" if report.ok else f"FAILED ({len(report.violations)})",
         pairs=int(p.num_pairs),
         stats={k: v for k, v in result.statistics.items() if isinstance(v, (int, float, str))},
@@ -182,7 +185,7 @@ def authorities(args: argparse.Namespace, workdir: Path) -> None:
                 print(f"| {size}-{seed} | **a bound exceeds an allocation** | |")
 
 
-def gap_files(args: argparse.Namespace) -> None:
+def gap_files(args: argparse.Namespace) -> list[dict[str, Any]]:
     from caseload.gap import read_gap, solve_gap
 
     gap_dir = HERE / "data" / "gap"
@@ -191,21 +194,23 @@ def gap_files(args: argparse.Namespace) -> None:
     print("| problem | sense | best known | objective | bound | status | seconds |")
     print("|---|---|---|---|---|---|---|")
     worst = 0.0
+    results = []
     for r in rows:
         inst = read_gap(gap_dir / r["file"])[int(r["problem"]) - 1]
         started = time.perf_counter()
         out = solve_gap(inst, sense=r["sense"], time_limit=args.gap_time_limit, threads=2)
         seconds = time.perf_counter() - started
         worst = max(worst, seconds)
-        mark = (
-            "" if out["objective"] == int(r["best_known"]) and out["status"] == "optimal" else " **"
-        )
+        proved = out["objective"] == int(r["best_known"]) and out["status"] == "optimal"
+        results.append({"proved": proved, "seconds": seconds})
+        mark = "" if proved else " **"
         print(
             f"| {r['instance']} | {r['sense']} | {r['best_known']} | {out['objective']}{mark} "
             f"| {out['bound']} | {out['status']} | {seconds:.1f} |",
             flush=True,
         )
     print(f"\nslowest: {worst:.1f} s")
+    return results
 
 
 def _peers(args: argparse.Namespace) -> None:
@@ -227,7 +232,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", nargs="+", default=["medium", "large"])
+    parser.add_argument(
+        "--sizes", nargs="+", help="default: medium large (with --targets: and county)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument(
@@ -237,6 +244,9 @@ def main() -> None:
     parser.add_argument("--highs", type=float, default=0.0, help="also run HiGHS this long")
     parser.add_argument("--scip", type=float, default=0.0, help="also run SCIP this long")
     parser.add_argument("--gap", action="store_true", help="the OR-Library GAP table instead")
+    parser.add_argument(
+        "--targets", action="store_true", help="judge the scale targets (see targets.py)"
+    )
     parser.add_argument("--gap-time-limit", type=float, default=15.0)
     gate.add_arguments(parser)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
@@ -266,6 +276,14 @@ def main() -> None:
     if args.gap:
         gap_files(args)
         return
+    if args.targets:
+        import targets
+
+        with tempfile.TemporaryDirectory() as tmp:
+            verdicts = targets.run(args, Path(tmp), run_one, lambda: gap_files(args))
+        targets.print_verdicts(verdicts)
+        return
+    args.sizes = args.sizes or ["medium", "large"]
     with tempfile.TemporaryDirectory() as tmp:
         authorities(args, Path(tmp))
 
