@@ -141,7 +141,7 @@ def judge(size: str, name: str, rows: dict[str, Row], limit: float, long: float)
     if size == "county":
         mib = float(short.get("peak_mib") or 0.0)
         out.append(Verdict("memory < 4 GiB", name, f"{mib:,.0f} MiB", mib < COUNTY_MIB))
-        seconds = float(short.get("solve_seconds", short["seconds"]))
+        seconds = float(short.get("solve_seconds") or short["seconds"])
         out.append(
             Verdict(
                 f"within {limit:g} s + {OVERRUN:g} s",
