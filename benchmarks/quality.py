@@ -137,6 +137,29 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+TABLE_HEAD = (
+    "| instance | solver | seconds | statutory unalloc. | unallocated | objective | bound "
+    f"| gap | peak MiB | check |\n|{'---|' * 10}"
+)
+
+
+def print_row(name: str, solver: str, row: dict[str, Any]) -> None:
+    """One solve's line of the quality table (see :data:`TABLE_HEAD`)."""
+    if "error" in row:
+        print(f"| {name} | {solver} | error: {row['error']} |", flush=True)
+        return
+    gap = None
+    if row["bound"] is not None and row["objective"] is not None:
+        gap = (row["objective"] - row["bound"]) / max(abs(row["objective"]), 1)
+    print(
+        f"| {name} | {solver} | {row['wall']:.1f} | {row.get('statutory', '-')} "
+        f"| {row.get('unallocated', '-')} | {_fmt(row['objective'], ',.1f')} "
+        f"| {_fmt(row['bound'], ',.1f')} | {_fmt(gap and 100 * gap, '.2f')}% "
+        f"| {_fmt(row.get('peak_mib'), '.0f')} | {row.get('check', '-')} |",
+        flush=True,
+    )
+
+
 def authorities(args: argparse.Namespace, workdir: Path) -> None:
     from caseload.generate import generate_authority
 
@@ -152,10 +175,7 @@ def authorities(args: argparse.Namespace, workdir: Path) -> None:
             print("highspy not installed: HiGHS column skipped", file=sys.stderr)
     if args.scip:
         solvers.append("scip")
-    print(
-        f"| instance | solver | seconds | statutory unalloc. | unallocated | objective | bound "
-        f"| gap | peak MiB | check |\n|{'---|' * 10}"
-    )
+    print(TABLE_HEAD)
     for size in args.sizes:
         for seed in args.seeds:
             path = workdir / f"{size}-{seed}.json"
@@ -166,19 +186,7 @@ def authorities(args: argparse.Namespace, workdir: Path) -> None:
                     solver, args.time_limit
                 )
                 rows[solver] = row = run_one(path, solver, seconds, seed)
-                if "error" in row:
-                    print(f"| {size}-{seed} | {solver} | error: {row['error']} |")
-                    continue
-                gap = None
-                if row["bound"] is not None and row["objective"] is not None:
-                    gap = (row["objective"] - row["bound"]) / max(abs(row["objective"]), 1)
-                print(
-                    f"| {size}-{seed} | {solver} | {row['wall']:.1f} | {row.get('statutory', '-')} "
-                    f"| {row.get('unallocated', '-')} | {_fmt(row['objective'], ',.1f')} "
-                    f"| {_fmt(row['bound'], ',.1f')} | {_fmt(gap and 100 * gap, '.2f')}% "
-                    f"| {_fmt(row.get('peak_mib'), '.0f')} | {row.get('check', '-')} |",
-                    flush=True,
-                )
+                print_row(f"{size}-{seed}", solver, row)
             objs = {k: r["objective"] for k, r in rows.items() if r.get("objective") is not None}
             bounds = [r["bound"] for r in rows.values() if r.get("bound") is not None]
             if objs and bounds and max(bounds) > min(objs.values()) * (1 + 1e-9) + 1e-9:
@@ -280,7 +288,9 @@ def main() -> None:
         import targets
 
         with tempfile.TemporaryDirectory() as tmp:
-            verdicts = targets.run(args, Path(tmp), run_one, lambda: gap_files(args))
+            verdicts = targets.run(
+                args, Path(tmp), run_one, print_row, TABLE_HEAD, lambda: gap_files(args)
+            )
         targets.print_verdicts(verdicts)
         return
     args.sizes = args.sizes or ["medium", "large"]

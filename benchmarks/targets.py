@@ -125,7 +125,9 @@ def judge(size: str, name: str, rows: dict[str, Row], limit: float, long: float)
         out.append(Verdict(f"against our {long:g} s", name, "no long run", None))
     if "highs" in rows:
         highs = rows["highs"]
-        if not _ok(highs):
+        if "error" in highs:
+            out.append(Verdict("at or below HiGHS", name, f"HiGHS failed: {highs['error']}", None))
+        elif not _ok(highs):
             out.append(Verdict("at or below HiGHS", name, "HiGHS found no allocation", True))
         else:
             worse = (short["statutory"], short["objective"]) > (
@@ -186,9 +188,15 @@ def judge(size: str, name: str, rows: dict[str, Row], limit: float, long: float)
 
 
 def run(
-    args: argparse.Namespace, workdir: Path, run_one: Runner, gap_table: Callable[[], list[Row]]
+    args: argparse.Namespace,
+    workdir: Path,
+    run_one: Runner,
+    print_row: Callable[[str, str, Row], None],
+    head: str,
+    gap_table: Callable[[], list[Row]],
 ) -> list[Verdict]:
-    """Solve everything the targets need, print each row, and return the verdicts."""
+    """Solve everything the targets need, print each row (``head``, then
+    ``print_row``: the quality table's), and return the verdicts."""
     from caseload.generate import generate_authority
 
     highs = 0.0
@@ -201,11 +209,7 @@ def run(
             print("highspy not installed: the HiGHS target is not measured")
     long = args.long or 300.0
     verdicts: list[Verdict] = []
-    print(
-        "| instance | run | seconds | statutory unalloc. | objective | bound | gap "
-        "| peak MiB | check |"
-    )
-    print(f"|{'---|' * 9}")
+    print(head)
     for size in args.sizes or ("medium", "large", "county"):
         for seed in args.seeds:
             name = f"{size}-{seed}"
@@ -220,16 +224,7 @@ def run(
             rows: dict[str, Row] = {}
             for label, solver, seconds in plan:
                 rows[label] = row = run_one(path, solver, seconds, seed)
-                gap = _gap(row) if _ok(row) else None
-                print(
-                    f"| {name} | {solver} {seconds:g} s | {row.get('wall', 0):.1f} "
-                    f"| {row.get('statutory', '-')} "
-                    f"| {_num(row['objective']) if _ok(row) else row.get('error', '-')} "
-                    f"| {_num(row['bound']) if row.get('bound') is not None else '-'} "
-                    f"| {'-' if gap is None else f'{100 * gap:.2f}%'} "
-                    f"| {row.get('peak_mib', 0):.0f} | {row.get('check', '-')} |",
-                    flush=True,
-                )
+                print_row(name, f"{solver} {seconds:g} s", row)
             verdicts += judge(size, name, rows, limit, long)
             path.unlink()
     gaps = gap_table()

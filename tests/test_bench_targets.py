@@ -84,6 +84,10 @@ def test_statutory_cases_left_out_miss_their_targets_and_beat_highs_on_count_fir
     assert v["at or below HiGHS"].met is False
     rows["highs"] = _row(5_000_000.0, 100.0, statutory=5)
     assert _verdicts("large", rows)["at or below HiGHS"].met is True
+    rows["highs"] = {"objective": None, "bound": 50.0, "check": "no solution"}
+    assert _verdicts("large", rows)["at or below HiGHS"].met is True
+    rows["highs"] = {"error": ["killed"]}
+    assert _verdicts("large", rows)["at or below HiGHS"].met is None
 
 
 def test_county_limits_memory_time_and_the_long_run() -> None:
