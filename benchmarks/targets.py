@@ -1,6 +1,6 @@
 """The scale targets, judged from one run: each target, per instance, met or how far off.
 
-    python benchmarks/quality.py --targets                       # about 80 minutes on 2 cores
+    python benchmarks/quality.py --targets                       # about 51 minutes on 2 cores
     python benchmarks/quality.py --targets --highs 600           # with HiGHS (hours; needs highspy)
     python benchmarks/quality.py --targets --seeds 0 --long 60   # a quicker, weaker reference
 
