@@ -22,6 +22,7 @@ import numpy as np
 
 from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.solvers.base import Progress, SolverOutput
+from caseload.solvers.chains import Chain, improving_chains
 from caseload.solvers.cpsat import solve_cpsat
 
 #: Deterministic-time budget per wall-clock second when searching on one thread.
@@ -45,6 +46,11 @@ MOVED_SHARE = 0.25
 #: Deterministic work charged per step for building it in Python, so that a
 #: one-thread budget also accounts for the time CP-SAT does not count.
 STEP_WORK = 0.02
+#: Steps between rounds of ejection chains (:mod:`~caseload.solvers.chains`);
+#: doubled after a round that finds nothing, reset after one that does.
+CHAIN_STEPS = 30
+#: Deterministic work charged per round of chains.
+CHAIN_WORK = 0.05
 
 
 class _Index:
@@ -135,6 +141,36 @@ def _changed(
     if p.peak_weight:
         change += p.peak_weight * (p.peak(out) - p.peak(loads))
     return value + change, out
+
+
+def _apply_chains(
+    p: AssignmentProblem,
+    assignment: np.ndarray,
+    value: float,
+    loads: np.ndarray,
+    chains: list[Chain],
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """Apply, best first, the chains that still lower the objective, on distinct agents.
+
+    Each is judged exactly on the whole problem, after those applied before it.
+    """
+    touched = np.zeros(p.num_agents, dtype=bool)
+    applied = 0
+    for chain in chains:
+        items = np.array([item for item, _ in chain], dtype=np.int64)
+        new = np.array([agent for _, agent in chain], dtype=np.int64)
+        old = assignment[items]
+        agents = np.concatenate([old[old != UNASSIGNED], new[new != UNASSIGNED]])
+        if np.unique(items).size < items.size or touched[agents].any():
+            continue
+        changed, changed_loads = _changed(p, value, loads, items, old, new)
+        if value - changed > 1e-9 * max(1.0, abs(value)) and not p.over_limits(changed_loads):
+            assignment = assignment.copy()
+            assignment[items] = new
+            value, loads = changed, changed_loads
+            touched[agents] = True
+            applied += 1
+    return assignment, value, loads, applied
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -399,10 +435,33 @@ def improve(
         else:
             k = max(4, k - 2)
 
+    chain_due, chain_gap, chain_moves = 0, CHAIN_STEPS, 0
+
+    def chain_round() -> None:
+        """Apply ejection chains clear of the sub-problems being solved."""
+        nonlocal best, best_value, best_loads, chain_due, chain_gap, chain_moves
+        nonlocal work_left, finished
+        chains = improving_chains(
+            p, best, best_loads, frozen_agents=busy, frozen_items=taken, pairs=index.view
+        )
+        best, best_value, best_loads, applied = _apply_chains(
+            p, best, best_value, best_loads, chains
+        )
+        work_left -= CHAIN_WORK
+        chain_moves += applied
+        chain_gap = CHAIN_STEPS if applied else 2 * chain_gap
+        chain_due = steps + chain_gap
+        if applied:
+            point = Progress(time.perf_counter() - began, best_value, bound())
+            if progress is not None and progress(point):
+                finished = True
+
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
     running: dict[Future[SolverOutput], _Job] = {}
     try:
         while p.num_agents and not finished:
+            if CHAIN_STEPS and steps >= chain_due and np.isfinite(best_value):
+                chain_round()
             left = deadline - time.perf_counter()
             if deterministic and work_left <= 0:
                 break
@@ -441,7 +500,12 @@ def improve(
                 if not finished:
                     settle(running.pop(future), out)
             pool.shutdown(wait=True)
-    stats: dict[str, float] = {"lns_steps": steps, "lns_improvements": improved, "lns_agents": k}
+    stats: dict[str, float] = {
+        "lns_steps": steps,
+        "lns_improvements": improved,
+        "lns_agents": k,
+        "chain_moves": chain_moves,
+    }
     if wall_limited:
         stats["wall_limited"] = 1
     return best, stats
