@@ -46,14 +46,15 @@ def improving_chains(
     frozen_agents: np.ndarray | None = None,
     frozen_items: np.ndarray | None = None,
     pairs: np.ndarray | None = None,
-) -> list[Chain]:
+) -> list[Chain] | None:
     """Chains whose estimated change is negative, most negative first.
 
     Each chain is a list of ``(item, new agent)`` moves (``-1`` to leave out).
     ``frozen_agents`` and ``frozen_items`` (masks) are neither changed nor
     used; ``pairs`` (a mask) limits the arcs to those pairs. The estimate
     prices each arc at the current loads, so a chain still has to be judged on
-    the whole problem (:func:`apply_chains`).
+    the whole problem. ``None`` if the improvement graph would have more
+    than :data:`MAX_ARCS` arcs.
     """
     if p.num_pairs == 0:
         return []
@@ -81,7 +82,7 @@ def improving_chains(
     arc_pair = np.flatnonzero(usable)
     counts = (agent_start[1:] - agent_start[:-1])[p.pair_agent[arc_pair]]
     if int(counts.sum()) > MAX_ARCS:
-        return []
+        return None
     arc_pair = np.repeat(arc_pair, counts)
     firsts = agent_start[p.pair_agent[arc_pair]]
     offsets = np.arange(arc_pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
