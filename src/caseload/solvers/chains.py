@@ -32,7 +32,7 @@ from caseload.problem import UNASSIGNED, AssignmentProblem
 
 #: Longest chain: items moved, besides the first.
 DEPTH = 5
-#: Most arcs in the improvement graph: past it (a county) chains are not sought.
+#: Most arcs in the improvement graph searched at once.
 MAX_ARCS = 4_000_000
 
 Chain = list[tuple[int, int]]
@@ -46,15 +46,20 @@ def improving_chains(
     frozen_agents: np.ndarray | None = None,
     frozen_items: np.ndarray | None = None,
     pairs: np.ndarray | None = None,
-) -> list[Chain] | None:
+    max_arcs: int = MAX_ARCS,
+    rng: np.random.Generator | None = None,
+) -> list[Chain]:
     """Chains whose estimated change is negative, most negative first.
 
     Each chain is a list of ``(item, new agent)`` moves (``-1`` to leave out).
     ``frozen_agents`` and ``frozen_items`` (masks) are neither changed nor
     used; ``pairs`` (a mask) limits the arcs to those pairs. The estimate
     prices each arc at the current loads, so a chain still has to be judged on
-    the whole problem. ``None`` if the improvement graph would have more
-    than :data:`MAX_ARCS` arcs.
+    the whole problem.
+
+    Should the improvement graph have more than ``max_arcs`` arcs (a county),
+    the search is over agents drawn at random (with ``rng``) up to that many
+    arcs, the others frozen.
     """
     if p.num_pairs == 0:
         return []
@@ -80,9 +85,25 @@ def improving_chains(
     ejectable = ejectable[np.argsort(assignment[ejectable], kind="stable")]
     agent_start = np.searchsorted(assignment[ejectable], np.arange(p.num_agents + 1))
     arc_pair = np.flatnonzero(usable)
-    counts = (agent_start[1:] - agent_start[:-1])[p.pair_agent[arc_pair]]
-    if int(counts.sum()) > MAX_ARCS:
-        return None
+    holding = agent_start[1:] - agent_start[:-1]
+    counts = holding[p.pair_agent[arc_pair]]
+    if int(counts.sum()) > max_arcs:
+        per_agent = holding * np.bincount(p.pair_agent[arc_pair], minlength=p.num_agents)
+        order = (rng or np.random.default_rng(0)).permutation(p.num_agents)
+        kept = order[np.cumsum(per_agent[order]) <= max_arcs]
+        frozen = np.ones(p.num_agents, dtype=bool)
+        frozen[kept] = False
+        if frozen_agents is not None:
+            frozen |= frozen_agents
+        return improving_chains(
+            p,
+            assignment,
+            loads,
+            frozen_agents=frozen,
+            frozen_items=frozen_items,
+            pairs=pairs,
+            max_arcs=max_arcs,
+        )
     arc_pair = np.repeat(arc_pair, counts)
     firsts = agent_start[p.pair_agent[arc_pair]]
     offsets = np.arange(arc_pair.size) - np.repeat(np.cumsum(counts) - counts, counts)

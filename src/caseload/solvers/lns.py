@@ -49,13 +49,16 @@ STEP_WORK = 0.02
 #: Steps between rounds of ejection chains (:mod:`~caseload.solvers.chains`);
 #: doubled after a round that finds nothing, reset after one that does.
 CHAIN_STEPS = 30
-#: Deterministic work charged per round of chains, per pair searched (a round
-#: over a city authority's 68,000 pairs takes about 0.09 s).
-CHAIN_WORK_PER_PAIR = 5e-7
-#: Most rounds of chains in a row.
-CHAIN_ROUNDS = 1
+#: Most of the search's time spent on chains: a round blocks the building of
+#: sub-problems, so the threads wait for it.
+CHAIN_SHARE = 0.25
+#: Most arcs searched in one round (see :func:`~caseload.solvers.chains.improving_chains`).
+CHAIN_ARCS = 1_000_000
+#: Deterministic work charged per arc searched (a round over a city
+#: authority's 800,000 arcs takes about 0.09 s).
+CHAIN_WORK_PER_ARC = 4.5e-8
 #: Share of the search's time (at most a second) kept for chains to the end,
-#: over every agent, once the sub-problems are done.
+#: once the sub-problems are done.
 FINISH_SHARE = 0.1
 
 
@@ -441,38 +444,51 @@ def improve(
         else:
             k = max(4, k - 2)
 
-    chains_on = bool(CHAIN_STEPS)
-    chain_work = CHAIN_WORK_PER_PAIR * (p.num_pairs if view is None else int(view.sum()))
     chain_due, chain_gap, chain_moves = 0, CHAIN_STEPS, 0
-    # Time kept for chains over every agent at the end. On one thread the
-    # clock only guards the search, so that runs repeat: work is kept instead.
-    finish = chains_on and FINISH_SHARE > 0
-    finish_seconds = min(1.0, FINISH_SHARE * (deadline - began)) if finish else 0.0
+    chain_spent = 0.0  # seconds, or work on one thread
+    held = np.bincount(best[best != UNASSIGNED], minlength=p.num_agents)
+    chain_pairs = p.pair_agent if view is None else p.pair_agent[view]
+    chain_work = CHAIN_WORK_PER_ARC * min(CHAIN_ARCS, int(held[chain_pairs].sum()))
+    # Time kept for chains at the end. On one thread the clock only guards
+    # the search, so that runs repeat: work is kept instead.
+    finish = bool(CHAIN_STEPS) and FINISH_SHARE > 0
+    finish_seconds = (
+        0.0 if deterministic or not finish else min(1.0, FINISH_SHARE * (deadline - began))
+    )
     finish_work = FINISH_SHARE * work_left if finish else 0.0
-    if deterministic:
-        finish_seconds = 0.0
+    total_work = work_left
 
-    def chain_round(rounds: int = CHAIN_ROUNDS) -> None:
+    def chains_due() -> bool:
+        if not CHAIN_STEPS or steps < chain_due or not np.isfinite(best_value):
+            return False
+        spent = total_work - work_left if deterministic else time.perf_counter() - began
+        return chain_spent <= CHAIN_SHARE * spent
+
+    def chain_round(rounds: int = 1) -> None:
         """Apply ejection chains clear of the sub-problems being solved, round
         after round while they find some (up to ``rounds``)."""
         nonlocal best, best_value, best_loads, chain_due, chain_gap, chain_moves
-        nonlocal work_left, finished, chains_on, finish, finish_seconds, finish_work
+        nonlocal work_left, finished, chain_spent
         total = 0
         for _ in range(rounds):
             if deadline - time.perf_counter() < 0.05 or (deterministic and work_left <= 0):
                 break
+            began_round = time.perf_counter()
             chains = improving_chains(
-                p, best, best_loads, frozen_agents=busy, frozen_items=taken, pairs=index.view
+                p,
+                best,
+                best_loads,
+                frozen_agents=busy,
+                frozen_items=taken,
+                pairs=index.view,
+                max_arcs=CHAIN_ARCS,
+                rng=rng,
             )
-            if chains is None:
-                # Too large to search (a county): the sub-problems carry on alone.
-                chains_on = finish = False
-                finish_seconds = finish_work = 0.0
-                return
             best, best_value, best_loads, applied = _apply_chains(
                 p, best, best_value, best_loads, chains
             )
             work_left -= chain_work
+            chain_spent += chain_work if deterministic else time.perf_counter() - began_round
             total += applied
             if not applied:
                 break
@@ -488,7 +504,7 @@ def improve(
     running: dict[Future[SolverOutput], _Job] = {}
     try:
         while p.num_agents and not finished:
-            if chains_on and steps >= chain_due and np.isfinite(best_value):
+            if chains_due():
                 chain_round()
             left = deadline - time.perf_counter()
             if deterministic and work_left <= finish_work:
