@@ -51,7 +51,7 @@ STEP_WORK = 0.02
 CHAIN_STEPS = 30
 #: Most of the search's time spent on chains: a round blocks the building of
 #: sub-problems, so the threads wait for it.
-CHAIN_SHARE = 0.25
+CHAIN_SHARE = 0.5
 #: Most arcs searched in one round (see :func:`~caseload.solvers.chains.improving_chains`).
 CHAIN_ARCS = 1_000_000
 #: Deterministic work charged per arc searched (a round over a city
