@@ -8,7 +8,8 @@ with everything else fixed, to CP-SAT with the current assignment as a hint.
 The peak elsewhere is passed down as the sub-problem's peak floor, so the
 sub-problem's objective is exactly the change in the full objective. A step is
 kept only if it lowers the objective, so the search never gets worse than its
-start.
+start. Between steps, and alone at the end, rounds of ejection chains
+(:mod:`~caseload.solvers.chains`) reach across any agents one item at a time.
 """
 
 from __future__ import annotations
@@ -360,6 +361,10 @@ def improve(
     current one), so that a sub-problem of the same size reaches more agents.
     Every step is judged on the whole problem.
 
+    Every :data:`CHAIN_STEPS` steps (within :data:`CHAIN_SHARE` of the time)
+    a round of ejection chains is applied, clear of the sub-problems being
+    solved; the last :data:`FINISH_SHARE` of the time is chains alone.
+
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
     neighbourhoods have nothing left to give.
@@ -548,6 +553,7 @@ def improve(
                     settle(running.pop(future), out)
             pool.shutdown(wait=True)
     if finish and not finished and not stop() and np.isfinite(best_value):
+        # Until a round finds nothing or the time (or work) is up.
         chain_round(rounds=1000)
     stats: dict[str, float] = {
         "lns_steps": steps,
