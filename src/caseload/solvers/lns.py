@@ -454,6 +454,7 @@ def improve(
 
     chain_due, chain_gap, chain_moves = 0, CHAIN_STEPS, 0
     chain_spent = 0.0  # seconds, or work on one thread
+    round_seconds = 0.0  # the longest round of chains so far
     held = np.bincount(best[best != UNASSIGNED], minlength=p.num_agents)
     chain_pairs = p.pair_agent if view is None else p.pair_agent[view]
     chain_work = CHAIN_WORK_PER_ARC * min(CHAIN_ARCS, int(held[chain_pairs].sum()))
@@ -476,10 +477,14 @@ def improve(
         """Apply ejection chains clear of the sub-problems being solved, round
         after round while they find some (up to ``rounds``)."""
         nonlocal best, best_value, best_loads, chain_due, chain_gap, chain_moves
-        nonlocal work_left, finished, chain_spent
+        nonlocal work_left, finished, chain_spent, round_seconds
         total = 0
         for _ in range(rounds):
-            if deadline - time.perf_counter() < 0.05 or (deterministic and work_left <= 0):
+            # A round on a county takes a few tenths of a second: none is begun
+            # that the longest so far says could overrun the deadline.
+            if deadline - time.perf_counter() < 0.05 + round_seconds:
+                break
+            if deterministic and work_left <= 0:
                 break
             began_round = time.perf_counter()
             chains = improving_chains(
@@ -496,7 +501,9 @@ def improve(
                 p, best, best_value, best_loads, chains
             )
             work_left -= chain_work
-            chain_spent += chain_work if deterministic else time.perf_counter() - began_round
+            took = time.perf_counter() - began_round
+            round_seconds = max(round_seconds, took)
+            chain_spent += chain_work if deterministic else took
             total += applied
             if not applied:
                 break
