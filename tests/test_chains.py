@@ -142,3 +142,26 @@ def test_the_search_applies_chains_between_its_steps() -> None:
     assert p.objective(found) < p.objective(start)
     again, _ = improve(p, start, deadline=time.perf_counter() + 60, seed=0, work=0.5)
     assert np.array_equal(found, again)
+
+
+def test_a_graph_too_large_is_searched_over_a_random_part_of_the_agents() -> None:
+    """Past ``max_arcs`` a round covers agents drawn at random up to that many
+    arcs: its chains touch only some agents, differ with the draw, and still
+    improve when judged exactly."""
+    from caseload import Instance
+    from caseload.generate import generate_authority
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    current = greedy(p)
+    value, loads = p.evaluate(current)
+    whole = improving_chains(p, current, loads)
+    touched_by_all = {agent for chain in whole for _, agent in chain} - {UNASSIGNED}
+    parts = []
+    for seed in (1, 2):
+        part = improving_chains(p, current, loads, max_arcs=20_000, rng=np.random.default_rng(seed))
+        touched = {agent for chain in part for _, agent in chain} - {UNASSIGNED}
+        assert part and touched < touched_by_all
+        _, new_value, _, applied = _apply_chains(p, current, value, loads, part)
+        assert applied > 0 and new_value < value
+        parts.append(part)
+    assert parts[0] != parts[1]
