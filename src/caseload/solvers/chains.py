@@ -70,20 +70,27 @@ def improving_chains(
     held_cost = np.where(chosen >= 0, p.pair_cost[np.maximum(chosen, 0)], 0.0)
     room = p.limits * (1 + 1e-9) + 1e-9 - loads
 
-    usable = np.ones(p.num_pairs, dtype=bool) if pairs is None else pairs.copy()
-    movable = np.ones(n_items, dtype=bool)
-    if frozen_items is not None:
-        movable &= ~frozen_items
-    if frozen_agents is not None:
-        usable &= ~frozen_agents[p.pair_agent]
-        movable &= ~frozen_agents[np.maximum(assignment, 0)] | (assignment == UNASSIGNED)
-    # An item's own pair moves nothing.
-    usable &= movable[p.pair_item] & (assignment[p.pair_item] != p.pair_agent)
+    def open_to(frozen: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs usable and the items movable with ``frozen`` agents left alone."""
+        usable = np.ones(p.num_pairs, dtype=bool) if pairs is None else pairs.copy()
+        movable = np.ones(n_items, dtype=bool)
+        if frozen_items is not None:
+            movable &= ~frozen_items
+        if frozen is not None:
+            usable &= ~frozen[p.pair_agent]
+            movable &= ~frozen[np.maximum(assignment, 0)] | (assignment == UNASSIGNED)
+        # An item's own pair moves nothing.
+        usable &= movable[p.pair_item] & (assignment[p.pair_item] != p.pair_agent)
+        return usable, movable
 
-    # Items each agent holds, ready to be pushed along.
-    ejectable = held_items[movable[held_items]]
-    ejectable = ejectable[np.argsort(assignment[ejectable], kind="stable")]
-    agent_start = np.searchsorted(assignment[ejectable], np.arange(p.num_agents + 1))
+    def items_held(movable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Items each agent holds, ready to be pushed along, and where each agent's start."""
+        ejectable = held_items[movable[held_items]]
+        ejectable = ejectable[np.argsort(assignment[ejectable], kind="stable")]
+        return ejectable, np.searchsorted(assignment[ejectable], np.arange(p.num_agents + 1))
+
+    usable, movable = open_to(frozen_agents)
+    ejectable, agent_start = items_held(movable)
     arc_pair = np.flatnonzero(usable)
     holding = agent_start[1:] - agent_start[:-1]
     counts = holding[p.pair_agent[arc_pair]]
@@ -95,15 +102,10 @@ def improving_chains(
         frozen[kept] = False
         if frozen_agents is not None:
             frozen |= frozen_agents
-        return improving_chains(
-            p,
-            assignment,
-            loads,
-            frozen_agents=frozen,
-            frozen_items=frozen_items,
-            pairs=pairs,
-            max_arcs=max_arcs,
-        )
+        usable, movable = open_to(frozen)
+        ejectable, agent_start = items_held(movable)
+        arc_pair = np.flatnonzero(usable)
+        counts = (agent_start[1:] - agent_start[:-1])[p.pair_agent[arc_pair]]
     arc_pair = np.repeat(arc_pair, counts)
     firsts = agent_start[p.pair_agent[arc_pair]]
     offsets = np.arange(arc_pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
