@@ -239,6 +239,21 @@ TARGETS_AFTER = 0.15
 #: 465,830-490,528 / 501,371-501,515 (zero prices: 173,672).
 SMOOTH_SHARE = 0.4
 
+#: A tight problem (every item must be placed, and the greedy cannot place
+#: them all: a GAP of type D or E) whose LP would take more than
+#: TIGHT_LP_SHARE of the time first gets up to TIGHT_SMOOTH_SHARE of it for the
+#: smoothed ascent; each item's cheapest pair at its prices is the start, and
+#: the LP, if it still fits, begins from that start rather than from nothing.
+#: e80x1600 (2 threads; from the greedy start, then with the ascent):
+#: 2 s 300,702 -> 207,133; 3 s 233,487 -> 198,005; 5 s 270,583 -> 185,152;
+#: 7 s 234,886 -> 180,546 (the LP from the priced start takes 3.6 s, from
+#: nothing it was abandoned); 10 s 179,684 -> 179,155-179,552; 15 s 178,545 ->
+#: 178,507-178,770. d80x1600 at 3 s 103,888 -> 100,359. Below the share (a
+#: 20 x 300 problem, whose LP is quick) the ascent's time was lost to the
+#: search: 2 s, seeds 5-7, 0.47-0.83% above the bound without, 0.59-0.97% with.
+TIGHT_SMOOTH_SHARE = 0.25
+TIGHT_LP_SHARE = 0.1
+
 #: Below this many seconds for the ascent the search from the greedy does
 #: better. Measured at a share of 0.3: a large authority given 2 s (0.45 s of
 #: ascent), seeds 0-2: 46,488 / 46,277 / 62,686 from the greedy, 46,669 /
@@ -567,7 +582,7 @@ def _soft_search(problem: AssignmentProblem, stats: dict[str, object], run: _Run
     spread = np.abs(problem.pair_cost).sum() + np.abs(problem.skip_cost[~must]).sum()
     big = 10.0 ** math.ceil(math.log10(1.0 + spread + 100.0 * problem.peak_weight) + 1)
     soft = replace(problem, skip_cost=np.where(must, big, problem.skip_cost))
-    out = _by_search(soft, greedy(soft), stats, run, lp_from_start=False)
+    out = _by_search(soft, greedy(soft), stats, run, lp_from_start=False, tight=True)
     found = out.assignment
     if found is None:
         return _finish(problem, [], out.bound, out.bound_source, stats)
@@ -582,6 +597,7 @@ def _by_search(
     stats: dict[str, object],
     run: _Run,
     lp_from_start: bool = True,
+    tight: bool = False,
 ) -> SolverOutput:
     """Statutory first, the LP and its bounds, then large-neighbourhood search.
 
@@ -595,7 +611,10 @@ def _by_search(
     With ``lp_from_start`` the simplex begins at the statutory-first
     allocation rather than with every item left out (see
     :func:`~caseload.solvers.lp.solve_lp`); a soft problem, whose start
-    leaves most items out, does better from nothing.
+    leaves most items out, does better from nothing. ``tight`` (every item
+    must be placed; the soft problem of :func:`_soft_search`) starts where the
+    LP is slow from the smoothed ascent's prices (:data:`TIGHT_SMOOTH_SHARE`),
+    and the LP then from that start.
     """
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
@@ -642,9 +661,24 @@ def _by_search(
     use_lp = _lp_seconds(problem.num_pairs) < 0.75 * seconds
     # From a soft GAP's start (434 of e80x1600's 1,600 jobs placed) the LP
     # took 10.5 s instead of 6.8 s; from medium-0's, 3.6 s instead of 4.9 s.
-    lp_start = start if lp_from_start else None
+    tight_lag: CapacityLagrangian | None = None
+    if tight and plan is None and _lp_seconds(problem.num_pairs) > TIGHT_LP_SHARE * seconds:
+        # The greedy leaves most items out, and the search beside the LP (one
+        # thread) gains slowly from there; the ascent's start is near the LP's.
+        tight_lag = _tight_prices(problem, deadline, cancelled, threads)
+        priced = _priced_start(problem, tight_lag)
+        stats["tight_priced_objective"] = problem.objective(priced)
+        if _rank(problem, priced) < _rank(problem, start):
+            start = priced
+        # With e80x1600's LP (3.6 s) begun in the 3.4 s left of 5 s, the
+        # search beside it ended at 208,148; without it, 185,152.
+        use_lp = _lp_seconds(problem.num_pairs) < 0.75 * max(0.0, deadline - time.perf_counter())
+    lp_start = start if lp_from_start or tight_lag is not None else None
     smoothed: CapacityLagrangian | None = None
-    if not use_lp and plan is None and SMOOTH_SHARE * seconds >= SMOOTH_MIN_SECONDS:
+    if tight_lag is not None and not use_lp:
+        # Its prices stand in for the LP's, as on a county.
+        smoothed, lp = tight_lag, None
+    elif not use_lp and plan is None and SMOOTH_SHARE * seconds >= SMOOTH_MIN_SECONDS:
         # Too large for one LP (a county): the smoothed Lagrangian ascent on
         # every thread gives the bound and, through each case's cheapest pair at
         # its prices, the start. County-0, 30 s, seeds 0-2: one LP per locality
@@ -693,7 +727,7 @@ def _by_search(
         lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.8 * plan, start=lp_start)
         wall_limited |= time.perf_counter() >= deadline
 
-    bound, source = -math.inf, "lagrangian"
+    bound, source = -math.inf if tight_lag is None else tight_lag.best, "lagrangian"
     lag = CapacityLagrangian(problem)
     fallback = None
     if smoothed is not None:
@@ -702,16 +736,18 @@ def _by_search(
         if progress is not None:
             # Up to 40% of the time has passed with nothing to show.
             progress(Progress(0.0, problem.objective(start), bound))
-        if not cancelled():
+        if not cancelled() and tight_lag is None:
             # Its statutory cases without room (one or two on a county) the
             # search places within a second or so; should it not, the search
             # from the statutory-first start stands.
             fallback, start = start, _priced_start(problem, smoothed)
             stats["priced_objective"] = problem.objective(start)
     elif lp is not None:
-        bound, source = lag.consider(lp.mu, lp.nu), "lp"
+        lp_bound = lag.consider(lp.mu, lp.nu)
+        if lp_bound >= bound:
+            bound, source = lp_bound, "lp"
         stats["lp_optimal"] = lp.optimal
-        stats["lp_bound"] = bound
+        stats["lp_bound"] = lp_bound
         knap = KnapsackLagrangian(problem)
         if cancelled():
             whole, _ = knap.evaluate(lp.lam, lp.nu, deadline=time.perf_counter())
@@ -1047,6 +1083,29 @@ def _priced_pairs(
     keep[p.pairs_of(start)] = True
     keep |= p.incumbent_pairs
     return keep
+
+
+def _tight_prices(
+    problem: AssignmentProblem,
+    deadline: float,
+    stop: Callable[[], bool],
+    threads: int,
+) -> CapacityLagrangian:
+    """The smoothed ascent's prices for a problem whose every item must be placed."""
+    from caseload.solvers.lagrangian import CapacityLagrangian
+
+    p = problem
+    lag = CapacityLagrangian(p)
+    lag.consider(lag.mu, lag.nu)
+    spread = p.pair_cost - lag.item_min(p.pair_cost)[p.pair_item]
+    lag.smooth_ascent(
+        seconds=TIGHT_SMOOTH_SHARE * max(0.0, deadline - time.perf_counter()),
+        stop=stop,
+        threads=threads,
+        tau=0.2 * max(float(np.median(spread)), 1e-6),
+        light_pairs=8,
+    )
+    return lag
 
 
 def _priced_start(problem: AssignmentProblem, lag: CapacityLagrangian) -> np.ndarray:

@@ -259,6 +259,8 @@ class CapacityLagrangian:
         working_pairs: int = 16,
         stop: Callable[[], bool] | None = None,
         threads: int = 1,
+        tau: float | None = None,
+        light_pairs: int = 0,
     ) -> float:
         r"""Prices by maximising a smoothed :math:`L`, cooling it stage by stage.
 
@@ -298,6 +300,14 @@ class CapacityLagrangian:
             Polled every step; true ends the ascent (a cancelled solve).
         threads
             Threads summing over the pairs, each over its own items.
+        tau
+            The first smoothing, if not from the value of placing an item (a
+            problem whose every item must be placed has none).
+        light_pairs
+            Each item's this many pairs lightest for their agent's first limit
+            also join the working set. Where capacity is tight and cheap pairs
+            are heavy (a type-E GAP) the cheapest pairs alone cannot hold every
+            item, and :math:`L` over them grows without bound.
 
         Returns
         -------
@@ -306,12 +316,15 @@ class CapacityLagrangian:
             (``best_mu``, where the ascent also starts; ``best_nu``).
         """
         deadline = time.perf_counter() + seconds
-        work = _WorkingSet(self, working_pairs)
-        placing = -np.minimum(self.item_min(self.base_cost), 0.0)
-        placing = placing[~self.must & np.isfinite(placing) & (placing > 0)]
-        if placing.size == 0 or not self.finite.any():
+        work = _WorkingSet(self, working_pairs, light_pairs)
+        if tau is None:
+            placing = -np.minimum(self.item_min(self.base_cost), 0.0)
+            placing = placing[~self.must & np.isfinite(placing) & (placing > 0)]
+            if placing.size == 0:
+                return self.best
+            tau = 0.2 * float(np.median(placing))
+        if not self.finite.any():
             return self.best
-        tau = 0.2 * float(np.median(placing))
         mu = self.best_mu.copy()
         with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
             return self._smooth_stages(work, mu, tau, stage_steps, deadline, stop, pool, threads)
@@ -360,6 +373,15 @@ class CapacityLagrangian:
         return self.best
 
 
+def _rank_in_item(p: AssignmentProblem, values: np.ndarray) -> np.ndarray:
+    """Each pair's place among its item's pairs by ``values``, from 0."""
+    start = p.item_start
+    order = np.lexsort((values, p.pair_item))
+    rank = np.empty(p.num_pairs, dtype=np.int64)
+    rank[order] = np.arange(p.num_pairs) - np.repeat(start[:-1], np.diff(start))
+    return rank
+
+
 class _WorkingSet:
     """The pairs the ascents look at: each item's cheapest few, grown on demand.
 
@@ -368,13 +390,12 @@ class _WorkingSet:
     so steps over a few cheap pairs per item are several times faster.
     """
 
-    def __init__(self, lag: CapacityLagrangian, per_item: int) -> None:
+    def __init__(self, lag: CapacityLagrangian, per_item: int, light: int = 0) -> None:
         p = lag.p
-        start = p.item_start
-        order = np.lexsort((p.pair_cost, p.pair_item))
-        rank = np.empty(p.num_pairs, dtype=np.int64)
-        rank[order] = np.arange(p.num_pairs) - np.repeat(start[:-1], np.diff(start))
-        keep = (rank < per_item) | p.incumbent_pairs
+        keep = (_rank_in_item(p, p.pair_cost) < per_item) | p.incumbent_pairs
+        if light:
+            limit = np.where(lag.finite[0], np.maximum(lag.limits[0], 1.0), np.inf)
+            keep |= _rank_in_item(p, p.pair_usage[0] / limit[p.pair_agent]) < light
         self.lag = lag
         self.jitter_all = 1.0 + np.random.default_rng(0).random(p.num_pairs) * 1e-7
         self._use(keep)
