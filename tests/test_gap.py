@@ -146,6 +146,24 @@ def test_tight_problem_is_started_from_the_smoothed_prices():
     assert value <= 1.05 * out.bound
 
 
+def test_tight_problem_on_one_thread_repeats():
+    """One thread counts the ascent's steps rather than its seconds: two runs
+    give the same allocation, every job placed."""
+    from caseload.problem import UNASSIGNED
+    from caseload.solve import solve_problem
+
+    p = parse_gap(_type_e(40, 300, seed=6))[0].to_problem()
+    runs = [solve_problem(p, time_limit=2.0, strategy="lns", threads=1) for _ in range(2)]
+    for out in runs:
+        assert "tight_priced_objective" in out.statistics
+        assert out.assignment is not None and np.all(out.assignment != UNASSIGNED)
+        assert not p.violations(out.assignment)
+    first, second = (out.assignment for out in runs)
+    assert first is not None and second is not None
+    assert np.array_equal(first, second)
+    assert runs[0].bound == runs[1].bound
+
+
 def test_tight_problem_the_greedy_cannot_fill_is_solved_by_search():
     from caseload.problem import UNASSIGNED
     from caseload.solve import solve_problem

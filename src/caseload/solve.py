@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -253,6 +254,7 @@ SMOOTH_SHARE = 0.4
 #: search: 2 s, seeds 5-7, 0.47-0.83% above the bound without, 0.59-0.97% with.
 TIGHT_SMOOTH_SHARE = 0.25
 TIGHT_LP_SHARE = 0.1
+TIGHT_PAIR_STEPS = 3e7
 
 #: Below this many seconds for the ascent the search from the greedy does
 #: better. Measured at a share of 0.3: a large authority given 2 s (0.45 s of
@@ -662,17 +664,22 @@ def _by_search(
     # From a soft GAP's start (434 of e80x1600's 1,600 jobs placed) the LP
     # took 10.5 s instead of 6.8 s; from medium-0's, 3.6 s instead of 4.9 s.
     tight_lag: CapacityLagrangian | None = None
-    if tight and plan is None and _lp_seconds(problem.num_pairs) > TIGHT_LP_SHARE * seconds:
+    if tight and _lp_seconds(problem.num_pairs) > TIGHT_LP_SHARE * seconds:
         # The greedy leaves most items out, and the search beside the LP (one
         # thread) gains slowly from there; the ascent's start is near the LP's.
-        tight_lag = _tight_prices(problem, deadline, cancelled, threads)
+        tight_lag = _tight_prices(problem, deadline, cancelled, threads, plan)
         priced = _priced_start(problem, tight_lag)
         stats["tight_priced_objective"] = problem.objective(priced)
         if _rank(problem, priced) < _rank(problem, start):
             start = priced
+        if plan is None:
+            left = max(0.0, deadline - time.perf_counter())
+        else:
+            plan *= 1 - TIGHT_SMOOTH_SHARE  # what the ascent used is the later phases' no more
+            left = plan / DETERMINISTIC_SHARE
         # With e80x1600's LP (3.6 s) begun in the 3.4 s left of 5 s, the
         # search beside it ended at 208,148; without it, 185,152.
-        use_lp = _lp_seconds(problem.num_pairs) < 0.75 * max(0.0, deadline - time.perf_counter())
+        use_lp = _lp_seconds(problem.num_pairs) < 0.75 * left
     lp_start = start if lp_from_start or tight_lag is not None else None
     smoothed: CapacityLagrangian | None = None
     if tight_lag is not None and not use_lp:
@@ -1090,20 +1097,41 @@ def _tight_prices(
     deadline: float,
     stop: Callable[[], bool],
     threads: int,
+    plan: float | None,
 ) -> CapacityLagrangian:
-    """The smoothed ascent's prices for a problem whose every item must be placed."""
+    """The smoothed ascent's prices for a problem whose every item must be placed.
+
+    Its smoothing starts at a fifth of the median pair's cost above its item's
+    cheapest, and cools every 50 steps (200 took e80x1600's first stage 1 s on
+    one thread without a bound above zero prices; 50 reached 176,992 in 0.5
+    s). One thread (``plan``) counts steps rather than seconds, so that runs
+    repeat: :data:`TIGHT_SMOOTH_SHARE` of the plan, at
+    :data:`TIGHT_PAIR_STEPS` pairs' steps per unit of work.
+    """
     from caseload.solvers.lagrangian import CapacityLagrangian
 
     p = problem
     lag = CapacityLagrangian(p)
     lag.consider(lag.mu, lag.nu)
     spread = p.pair_cost - lag.item_min(p.pair_cost)[p.pair_item]
+    seconds = max(0.0, deadline - time.perf_counter())
+    halt = stop
+    if plan is None:
+        seconds *= TIGHT_SMOOTH_SHARE
+    else:
+        steps = int(TIGHT_SMOOTH_SHARE * plan * TIGHT_PAIR_STEPS / max(1, p.num_pairs))
+        polled = itertools.count()
+
+        def halt() -> bool:
+            return next(polled) >= steps or stop()
+
     lag.smooth_ascent(
-        seconds=TIGHT_SMOOTH_SHARE * max(0.0, deadline - time.perf_counter()),
-        stop=stop,
+        seconds=seconds,
+        stop=halt,
         threads=threads,
         tau=0.2 * max(float(np.median(spread)), 1e-6),
         light_pairs=8,
+        stage_steps=50,
     )
     return lag
 
