@@ -165,3 +165,41 @@ def test_a_graph_too_large_is_searched_over_a_random_part_of_the_agents() -> Non
         assert applied > 0 and new_value < value
         parts.append(part)
     assert parts[0] != parts[1]
+
+
+def _one_chain_to_a_free_agent(skip: float) -> AssignmentProblem:
+    """Agents 0 and 1 hold items 0 and 1 (a case limit of 1); agent 2 is free.
+
+    Item 0 costs 5 at agent 0 and 1 at agent 1; item 1 costs 5 at agent 1 and
+    1 at agent 2. The chain "0 takes 1's place, 1 goes to agent 2" saves 8.
+    Nothing is left out.
+    """
+    return AssignmentProblem(
+        num_items=2,
+        num_agents=3,
+        pair_item=np.array([0, 0, 1, 1]),
+        pair_agent=np.array([0, 1, 1, 2]),
+        pair_cost=np.array([5.0, 1.0, 5.0, 1.0]),
+        pair_usage=np.ones((1, 4)),
+        limits=np.ones((1, 3)),
+        skip_cost=np.full(2, skip),
+        peak_weight=0.0,
+        peak_capacity=np.zeros(3),
+        resource_names=("cases",),
+    )
+
+
+@pytest.mark.parametrize(("skip", "rounds"), [(10.0, False), (np.inf, True)])
+def test_chains_run_between_steps_only_while_an_item_is_left_out(skip: float, rounds: bool) -> None:
+    """Where leaving an item out can pay (a skip cost of 10, below the 12 all
+    pairs cost) and none is out, the search leaves chains to the end, and its
+    sub-problems find the move first; where it never can (a GAP) the round
+    before the first step applies it."""
+    from caseload.solvers.lns import improve
+
+    p = _one_chain_to_a_free_agent(skip)
+    start = np.array([0, 1])
+    assert improving_chains(p, start, p.evaluate(start)[1])  # the chain is there
+    found, stats = improve(p, start, deadline=time.perf_counter() + 30, seed=0, work=0.2)
+    assert np.array_equal(found, [1, 2])
+    assert (stats["chain_moves"] > 0) == rounds
