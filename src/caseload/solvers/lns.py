@@ -361,9 +361,11 @@ def improve(
     current one), so that a sub-problem of the same size reaches more agents.
     Every step is judged on the whole problem.
 
-    Every :data:`CHAIN_STEPS` steps (within :data:`CHAIN_SHARE` of the time)
-    a round of ejection chains is applied, clear of the sub-problems being
-    solved; the last :data:`FINISH_SHARE` of the time is chains alone.
+    Every :data:`CHAIN_STEPS` steps (within :data:`CHAIN_SHARE` of the time),
+    while an item is left out (on a GAP, always), a round of ejection chains
+    is applied, clear of the sub-problems being solved. The last
+    :data:`FINISH_SHARE` of the time is chains alone, over every agent, until
+    a round finds nothing; the sub-problems then go on for what is left.
 
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
