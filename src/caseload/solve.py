@@ -252,8 +252,12 @@ SMOOTH_SHARE = 0.4
 #: 178,507-178,770. d80x1600 at 3 s 103,888 -> 100,359. Below the share (a
 #: 20 x 300 problem, whose LP is quick) the ascent's time was lost to the
 #: search: 2 s, seeds 5-7, 0.47-0.83% above the bound without, 0.59-0.97% with.
+#: Through the CLI with the final code: 5 s 182,476, 10 s 178,954.
 TIGHT_SMOOTH_SHARE = 0.25
 TIGHT_LP_SHARE = 0.1
+#: One thread: steps of the tight problem's ascent per unit of deterministic
+#: work, times the number of pairs (e80x1600, 128,000 pairs, takes about 200
+#: steps a second there, and a unit of work is about 3 s of the plan).
 TIGHT_PAIR_STEPS = 3e7
 
 #: Below this many seconds for the ascent the search from the greedy does
@@ -1102,10 +1106,10 @@ def _tight_prices(
     """The smoothed ascent's prices for a problem whose every item must be placed.
 
     Its smoothing starts at a fifth of the median pair's cost above its item's
-    cheapest, and cools every 50 steps (200 took e80x1600's first stage 1 s on
-    one thread without a bound above zero prices; 50 reached 176,992 in 0.5
-    s). One thread (``plan``) counts steps rather than seconds, so that runs
-    repeat: :data:`TIGHT_SMOOTH_SHARE` of the plan, at
+    cheapest, and cools every 50 steps: on e80x1600, one thread, stages of
+    200 steps were at 33,660 after 1 s, stages of 50 at 176,992 after 0.5 s
+    (its LP bound is 177,192). One thread (``plan``) counts steps rather than
+    seconds, so that runs repeat: :data:`TIGHT_SMOOTH_SHARE` of the plan, at
     :data:`TIGHT_PAIR_STEPS` pairs' steps per unit of work.
     """
     from caseload.solvers.lagrangian import CapacityLagrangian

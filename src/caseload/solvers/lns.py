@@ -550,8 +550,7 @@ def improve(
                 # Chains alone over every agent until a round finds nothing,
                 # then sub-problems again for whatever time that leaves: on
                 # large-0 the first such round found nothing, and stopping
-                # there left half a second unused (42,307 without chains,
-                # 42,345-42,380 with).
+                # there ended a 10 s solve at 8.9 s.
                 drain()
                 if np.isfinite(best_value):
                     chain_round(rounds=1000)
