@@ -82,6 +82,19 @@ def test_job_that_fits_nowhere_is_infeasible():
     assert out["status"] == "infeasible"
 
 
+def test_large_problem_with_a_job_that_fits_nowhere_is_infeasible():
+    """Above the full model's size the search would only find nothing; a job
+    heavier than every capacity proves infeasibility at once."""
+    import time
+
+    (p,) = parse_gap(_type_e(40, 300, seed=5))
+    p.usage[:, 7] = 10**6
+    began = time.perf_counter()
+    out = solve_gap(p, time_limit=5, threads=2)
+    assert out["status"] == "infeasible" and out["objective"] is None
+    assert time.perf_counter() - began < 2
+
+
 def _type_d(m: int, n: int, seed: int) -> str:
     """A tight type-D generalised assignment problem (Chu and Beasley's recipe)."""
     rng = np.random.default_rng(seed)

@@ -373,6 +373,11 @@ def solve_problem(
         "strategy": strategy,
         "greedy_objective": problem.objective(start) if start_ok else None,
     }
+    if np.any(must & (np.diff(problem.item_start) == 0)):
+        # An item that must be placed and fits nowhere (a GAP job heavier than
+        # every capacity): proved infeasible. The search would only have
+        # reported that it found nothing.
+        return SolverOutput(None, None, "none", infeasible=True, statistics=stats)
 
     if strategy == "greedy":
         lag = CapacityLagrangian(problem)
