@@ -203,3 +203,18 @@ def test_chains_run_between_steps_only_while_an_item_is_left_out(skip: float, ro
     found, stats = improve(p, start, deadline=time.perf_counter() + 30, seed=0, work=0.2)
     assert np.array_equal(found, [1, 2])
     assert (stats["chain_moves"] > 0) == rounds
+
+
+def test_a_search_told_not_to_chain_finds_the_move_by_its_sub_problems() -> None:
+    """The GAP above, whose first round of chains applies the move, with
+    ``chains=False`` (the LP-fixed guided search): no chain is applied, and the
+    sub-problems still find the optimum."""
+    from caseload.solvers.lns import improve
+
+    p = _one_chain_to_a_free_agent(np.inf)
+    start = np.array([0, 1])
+    found, stats = improve(
+        p, start, deadline=time.perf_counter() + 30, seed=0, work=0.2, chains=False
+    )
+    assert np.array_equal(found, [1, 2])
+    assert stats["chain_moves"] == 0

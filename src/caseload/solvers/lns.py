@@ -328,6 +328,12 @@ def _related_agents(
     return np.concatenate([[seed_agent], chosen])
 
 
+def leaving_out_never_pays(p: AssignmentProblem) -> bool:
+    """Whether every item costs more to leave out than all pairs together (a
+    GAP searched with a penalty for leaving a job out)."""
+    return bool(np.all(p.skip_cost > np.abs(p.pair_cost).sum()))
+
+
 def improve(
     problem: AssignmentProblem,
     start: np.ndarray,
@@ -341,6 +347,7 @@ def improve(
     work: float | None = None,
     view: np.ndarray | None = None,
     patience: int | None = None,
+    chains: bool = True,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
@@ -366,6 +373,7 @@ def improve(
     is applied, clear of the sub-problems being solved. The last
     :data:`FINISH_SHARE` of the time is chains alone, over every agent, until
     a round finds nothing; the sub-problems then go on for what is left.
+    ``chains=False`` leaves chains out altogether.
 
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
@@ -462,7 +470,7 @@ def improve(
     chain_work = CHAIN_WORK_PER_ARC * min(CHAIN_ARCS, int(held[chain_pairs].sum()))
     # Time kept for chains at the end. On one thread the clock only guards
     # the search, so that runs repeat: work is kept instead.
-    finish = bool(CHAIN_STEPS) and FINISH_SHARE > 0
+    finish = chains and bool(CHAIN_STEPS) and FINISH_SHARE > 0
     finish_seconds = (
         0.0 if deterministic or not finish else min(1.0, FINISH_SHARE * (deadline - began))
     )
@@ -477,10 +485,10 @@ def improve(
     # with rounds only while a case is out. On tight GAPs rounds
     # throughout helped type D (d80x1600 97,284 -> 97,211, d40x400 24,432 ->
     # 24,388, 15 s, seeds 1-2) and cost type E a little (178,539 -> 178,584).
-    always_chains = bool(np.all(p.skip_cost > np.abs(p.pair_cost).sum()))
+    always_chains = leaving_out_never_pays(p)
 
     def chains_due() -> bool:
-        if not CHAIN_STEPS or steps < chain_due or not np.isfinite(best_value):
+        if not chains or not CHAIN_STEPS or steps < chain_due or not np.isfinite(best_value):
             return False
         if not always_chains and not np.any((best == UNASSIGNED) & index.options):
             return False
