@@ -160,8 +160,8 @@ def test_tight_problem_is_started_from_the_smoothed_prices():
 
 
 def test_tight_problem_on_one_thread_repeats():
-    """One thread counts the ascent's steps rather than its seconds: two runs
-    give the same allocation, every job placed."""
+    """One thread counts the pairs the ascent sums over rather than its
+    seconds: two runs give the same allocation, every job placed."""
     from caseload.problem import UNASSIGNED
     from caseload.solve import solve_problem
 
@@ -175,6 +175,58 @@ def test_tight_problem_on_one_thread_repeats():
     assert first is not None and second is not None
     assert np.array_equal(first, second)
     assert runs[0].bound == runs[1].bound
+
+
+def test_smoothed_ascent_stops_at_its_pair_budget(monkeypatch):
+    """``pair_budget`` ends the ascent once it has summed over that many pairs
+    (the working set's at each step, every pair at a stage's end), wherever
+    the clock is, so that two runs are the same."""
+    from caseload.solvers import lagrangian
+    from caseload.solvers.lagrangian import CapacityLagrangian
+
+    p = parse_gap(_type_e(10, 100, seed=4))[0].to_problem()
+    tau = 0.2 * float(np.median(p.pair_cost - p.pair_cost.min()))
+    summed: list[int] = []
+    smoothed = lagrangian._WorkingSet.smoothed
+
+    def counted(self, *args, **kwargs):
+        summed.append(int(self.item.size))
+        return smoothed(self, *args, **kwargs)
+
+    monkeypatch.setattr(lagrangian._WorkingSet, "smoothed", counted)
+    budget = 20 * p.num_pairs
+    runs = []
+    for _ in range(2):
+        summed.clear()
+        lag = CapacityLagrangian(p)
+        lag.consider(lag.mu, lag.nu)
+        value = lag.smooth_ascent(
+            seconds=60, tau=tau, light_pairs=2, stage_steps=50, pair_budget=budget
+        )
+        runs.append((value, lag.best_mu.copy(), sum(summed)))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    # It stops within a step (a few evaluations, each at most every pair) of
+    # the budget, and not long before it (stages' ends count too).
+    assert 0.5 * budget <= runs[0][2] <= budget + 5 * p.num_pairs
+    unlimited = CapacityLagrangian(p)
+    unlimited.consider(unlimited.mu, unlimited.nu)
+    assert unlimited.smooth_ascent(seconds=60, tau=tau, light_pairs=2, stage_steps=50) >= (
+        runs[0][0] - 1e-6
+    )
+
+
+def test_large_tight_problem_on_one_thread_is_priced_at_a_short_limit():
+    """An 80 x 1,600 type-E problem on one thread at 2 s: its ascent, limited in
+    pairs summed, bounds within 1% of the same solve on two threads (limited in
+    seconds). Counting steps gave it 23 steps and 0.05 s, and a bound of 19% of
+    the LP's."""
+    from caseload.solve import solve_problem
+
+    p = parse_gap(_type_e(80, 1600, seed=1))[0].to_problem()
+    one = solve_problem(p, time_limit=2.0, strategy="lns", threads=1)
+    two = solve_problem(p, time_limit=2.0, strategy="lns", threads=2)
+    assert one.bound is not None and two.bound is not None
+    assert one.bound >= 0.99 * two.bound
 
 
 def test_tight_problem_the_greedy_cannot_fill_is_solved_by_search():

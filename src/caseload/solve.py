@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import threading
@@ -255,11 +254,13 @@ SMOOTH_SHARE = 0.4
 #: Through the CLI with the final code: 5 s 182,476, 10 s 178,954.
 TIGHT_SMOOTH_SHARE = 0.25
 TIGHT_LP_SHARE = 0.1
-#: One thread: steps of the tight problem's ascent per unit of deterministic
-#: work, times the number of pairs. A unit is about 3.3 s of the plan; on
-#: e80x1600 (128,000 pairs: 234 steps a unit) the first 100 steps took 0.5 s,
-#: 200 took 2.7 s.
-TIGHT_PAIR_STEPS = 3e7
+#: One thread: pairs the tight problem's ascent sums over per unit of
+#: deterministic work. A unit is about 3.3 s of the plan; one thread sums
+#: 4.2-6.2e7 pairs a second on e80x1600, d80x1600 and e40x400, so a unit of
+#: the ascent ends in about 2 s. (Counting steps instead undercounted short
+#: runs, whose working sets are small: e80x1600 at 2 s stopped after 23
+#: steps and 0.05 s, its bound 33,660, where 0.25 s reaches 177,170.)
+TIGHT_PAIRS_PER_WORK = 1.5e8
 
 #: Below this many seconds for the ascent the search from the greedy does
 #: better. Measured at a share of 0.3: a large authority given 2 s (0.45 s of
@@ -907,7 +908,7 @@ def _by_search(
             -math.inf if climb is None else climb.best,
             -math.inf if knap is None else knap.best,
         ),
-        work=None if plan is None else (0.2 if lp is not None and lp.optimal else 0.45) * plan,
+        work=None if plan is None else _search_share(lp, smoothed) * plan,
         stop=cancelled,
         view=view,
     )
@@ -937,6 +938,19 @@ def _by_search(
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
+
+
+def _search_share(lp: LPSolution | None, smoothed: CapacityLagrangian | None) -> float:
+    """The main search's share of a one-thread plan: what the phases before it
+    leave. After an LP (its roundings and the guided search) a fifth; without
+    one, the Lagrangian climb runs first and the search gets 45%; after a
+    tight problem's ascent (already taken from the plan), with no LP and no
+    climb, all but the statutory-first phase's 15%: with 45% a tight 80 x
+    1,600 GAP given 5 s ended after 1.5 s.
+    """
+    if lp is not None and lp.optimal:
+        return 0.2
+    return 0.85 if smoothed is not None else 0.45
 
 
 def _as_one_solve(
@@ -1121,7 +1135,7 @@ def _tight_prices(
     200 steps were at 33,660 after 1 s, stages of 50 at 176,992 after 0.5 s
     (its LP bound is 177,192). One thread (``plan``) counts steps rather than
     seconds, so that runs repeat: :data:`TIGHT_SMOOTH_SHARE` of the plan, at
-    :data:`TIGHT_PAIR_STEPS` pairs' steps per unit of work.
+    :data:`TIGHT_PAIRS_PER_WORK` pairs summed per unit of work.
     """
     from caseload.solvers.lagrangian import CapacityLagrangian
 
@@ -1130,23 +1144,19 @@ def _tight_prices(
     lag.consider(lag.mu, lag.nu)
     spread = p.pair_cost - lag.item_min(p.pair_cost)[p.pair_item]
     seconds = max(0.0, deadline - time.perf_counter())
-    halt = stop
+    budget = None
     if plan is None:
         seconds *= TIGHT_SMOOTH_SHARE
     else:
-        steps = int(TIGHT_SMOOTH_SHARE * plan * TIGHT_PAIR_STEPS / max(1, p.num_pairs))
-        polled = itertools.count()
-
-        def halt() -> bool:
-            return next(polled) >= steps or stop()
-
+        budget = TIGHT_SMOOTH_SHARE * plan * TIGHT_PAIRS_PER_WORK
     lag.smooth_ascent(
         seconds=seconds,
-        stop=halt,
+        stop=stop,
         threads=threads,
         tau=0.2 * max(float(np.median(spread)), 1e-6),
         light_pairs=8,
         stage_steps=50,
+        pair_budget=budget,
     )
     return lag
 

@@ -261,6 +261,7 @@ class CapacityLagrangian:
         threads: int = 1,
         tau: float | None = None,
         light_pairs: int = 0,
+        pair_budget: float | None = None,
     ) -> float:
         r"""Prices by maximising a smoothed :math:`L`, cooling it stage by stage.
 
@@ -308,6 +309,10 @@ class CapacityLagrangian:
             also join the working set. Where capacity is tight and cheap pairs
             are heavy (a type-E GAP) the cheapest pairs alone cannot hold every
             item, and :math:`L` over them grows without bound.
+        pair_budget
+            A limit in work rather than seconds, so that one thread repeats
+            itself: the pairs summed over (the working set's at each smoothed
+            step, every pair at each stage's exact evaluation and growth).
 
         Returns
         -------
@@ -327,7 +332,9 @@ class CapacityLagrangian:
             return self.best
         mu = self.best_mu.copy()
         with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
-            return self._smooth_stages(work, mu, tau, stage_steps, deadline, stop, pool, threads)
+            return self._smooth_stages(
+                work, mu, tau, stage_steps, deadline, stop, pool, threads, pair_budget
+            )
 
     def _smooth_stages(
         self,
@@ -339,15 +346,24 @@ class CapacityLagrangian:
         stop: Callable[[], bool] | None,
         pool: ThreadPoolExecutor | None,
         threads: int,
+        pair_budget: float | None,
     ) -> float:
         zero_nu = np.zeros(self.p.num_agents)
         shape = mu.shape
+        spent = [0.0]  # pairs summed over
+
+        def halt() -> bool:
+            if pair_budget is not None and spent[0] >= pair_budget:
+                return True
+            return stop is not None and stop()
+
         for stage in itertools.count():
             runs = work.split(threads)
 
             def value_and_slope(
                 flat: np.ndarray, tau: float = tau, runs: list[Any] = runs
             ) -> tuple[float, np.ndarray]:
+                spent[0] += work.item.size
                 return work.smoothed(flat.reshape(shape), tau, runs, pool)
 
             flat = _ascend_nonneg(
@@ -355,15 +371,16 @@ class CapacityLagrangian:
                 mu.ravel(),
                 steps=stage_steps,
                 deadline=deadline,
-                stop=stop,
+                stop=halt,
                 free=self.finite.ravel(),
             )
             mu = flat.reshape(shape)
             value, _ = self.evaluate(mu, zero_nu)
+            spent[0] += 2 * self.p.num_pairs  # the evaluation, and the growth below
             gain = value - self.best
             if value > self.best:
                 self.best, self.best_mu, self.best_nu = value, mu.copy(), zero_nu
-            if time.perf_counter() > deadline or (stop is not None and stop()):
+            if time.perf_counter() > deadline or halt():
                 break
             if stage >= 5 and gain < 1e-4 * abs(self.best):
                 break  # converged at the last smoothing: leave the core to the search
