@@ -1134,8 +1134,8 @@ def _tight_prices(
     cheapest, and cools every 50 steps: on e80x1600, one thread, stages of
     200 steps were at 33,660 after 1 s, stages of 50 at 176,992 after 0.5 s
     (its LP bound is 177,192). One thread (``plan``) counts the pairs it sums
-    over rather than seconds, so that runs repeat: :data:`TIGHT_SMOOTH_SHARE` of the plan, at
-    :data:`TIGHT_PAIRS_PER_WORK` pairs summed per unit of work.
+    over rather than seconds, so that runs repeat: :data:`TIGHT_SMOOTH_SHARE`
+    of the plan, at :data:`TIGHT_PAIRS_PER_WORK` pairs summed per unit of work.
     """
     from caseload.solvers.lagrangian import CapacityLagrangian
 
