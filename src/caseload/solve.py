@@ -908,7 +908,7 @@ def _by_search(
             -math.inf if climb is None else climb.best,
             -math.inf if knap is None else knap.best,
         ),
-        work=None if plan is None else _search_share(lp, smoothed) * plan,
+        work=None if plan is None else _search_share(problem, lp, smoothed) * plan,
         stop=cancelled,
         view=view,
     )
@@ -940,16 +940,30 @@ def _by_search(
     return _finish(problem, [(best, False)], bound, source, stats)
 
 
-def _search_share(lp: LPSolution | None, smoothed: CapacityLagrangian | None) -> float:
+#: The main search's share of a one-thread plan after a GAP's LP. CP-SAT's
+#: deterministic time runs about twice as fast per second on a GAP's
+#: sub-problems as on a city authority's, so the fifth set for a city ended a
+#: 40 x 400 GAP given 10 s after about 1 s. One thread, before -> after:
+#: d40x400 at 5 s 24,534 -> 24,392, e40x400 45,836 -> 45,666, d80x1600 at 10 s
+#: 97,412 -> 97,327 (6.9 s). At 0.6 a little better again, but 7.4 s of 10.
+GAP_SEARCH_SHARE = 0.4
+
+
+def _search_share(
+    problem: AssignmentProblem, lp: LPSolution | None, smoothed: CapacityLagrangian | None
+) -> float:
     """The main search's share of a one-thread plan: what the phases before it
-    leave. After an LP (its roundings and the guided search) a fifth; without
+    leave. After an LP (its roundings and the guided search) a fifth
+    (:data:`GAP_SEARCH_SHARE` on a GAP, whose LP is quick); without
     one, the Lagrangian climb runs first and the search gets 45%; after a
     tight problem's ascent (already taken from the plan), with no LP and no
     climb, all but the statutory-first phase's 15%: with 45% a tight 80 x
     1,600 GAP given 5 s ended after 1.5 s.
     """
+    from caseload.solvers.lns import leaving_out_never_pays
+
     if lp is not None and lp.optimal:
-        return 0.2
+        return GAP_SEARCH_SHARE if leaving_out_never_pays(problem) else 0.2
     return 0.85 if smoothed is not None else 0.45
 
 
