@@ -261,6 +261,13 @@ TIGHT_LP_SHARE = 0.1
 #: runs, whose working sets are small: e80x1600 at 2 s stopped after 23
 #: steps and 0.05 s, its bound 33,660, where 0.25 s reaches 177,170.)
 TIGHT_PAIRS_PER_WORK = 1.5e8
+#: The main search's share of a one-thread plan after a GAP's LP. CP-SAT's
+#: deterministic time runs about twice as fast per second on a GAP's
+#: sub-problems as on a city authority's, so the fifth set for a city ended a
+#: 40 x 400 GAP given 10 s after about 1 s. One thread, before -> after:
+#: d40x400 at 5 s 24,534 -> 24,392, e40x400 45,836 -> 45,666, d80x1600 at 10 s
+#: 97,412 -> 97,327 (6.9 s). At 0.6 a little better again, but 7.4 s of 10.
+GAP_SEARCH_SHARE = 0.4
 
 #: Below this many seconds for the ascent the search from the greedy does
 #: better. Measured at a share of 0.3: a large authority given 2 s (0.45 s of
@@ -938,15 +945,6 @@ def _by_search(
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
-
-
-#: The main search's share of a one-thread plan after a GAP's LP. CP-SAT's
-#: deterministic time runs about twice as fast per second on a GAP's
-#: sub-problems as on a city authority's, so the fifth set for a city ended a
-#: 40 x 400 GAP given 10 s after about 1 s. One thread, before -> after:
-#: d40x400 at 5 s 24,534 -> 24,392, e40x400 45,836 -> 45,666, d80x1600 at 10 s
-#: 97,412 -> 97,327 (6.9 s). At 0.6 a little better again, but 7.4 s of 10.
-GAP_SEARCH_SHARE = 0.4
 
 
 def _search_share(
