@@ -103,6 +103,30 @@ def test_chains_never_worsen_and_stay_feasible(instance) -> None:
             break
 
 
+def test_chains_move_only_along_the_pairs_given() -> None:
+    p = three_in_a_row()
+    start = np.array([UNASSIGNED, 0, 1, UNASSIGNED])
+    _, loads = p.evaluate(start)
+    # Without item 2's pair to agent 2 (pair 4) the chain of three cannot end
+    # there: item 0 pushes item 1 out (-100 + 59), or item 1 on and item 2
+    # out (-100 + 4 + 59), and item 3 still takes the empty agent (-1).
+    some = np.array([True, True, True, True, False, True])
+    chains = improving_chains(p, start, loads, pairs=some)
+    assert chains == [[(0, 0), (1, UNASSIGNED)], [(0, 0), (1, 1), (2, UNASSIGNED)], [(3, 2)]]
+    every = np.ones(p.num_pairs, dtype=bool)
+    assert improving_chains(p, start, loads, pairs=every) == improving_chains(p, start, loads)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_workers=4, max_cases=8))
+def test_a_mask_of_every_pair_changes_no_chain(instance) -> None:
+    p = compile_instance(instance).problem
+    current = greedy(p)
+    _, loads = p.evaluate(current)
+    every = np.ones(p.num_pairs, dtype=bool)
+    assert improving_chains(p, current, loads, pairs=every) == improving_chains(p, current, loads)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_chains_improve_a_greedy_allocation_of_an_authority(seed: int) -> None:
     """On a generated small authority, rounds of chains from the greedy

@@ -70,18 +70,26 @@ def improving_chains(
     held_cost = np.where(chosen >= 0, p.pair_cost[np.maximum(chosen, 0)], 0.0)
     room = p.limits * (1 + 1e-9) + 1e-9 - loads
 
+    # Work on the candidate pairs' positions: on a county the view holds a
+    # fifth of 1.5 million pairs, and whole-problem masks were most of a round.
+    candidate = None if pairs is None else np.flatnonzero(pairs)
+    cand_item = p.pair_item if candidate is None else p.pair_item[candidate]
+    cand_agent = p.pair_agent if candidate is None else p.pair_agent[candidate]
+    # An item's own pair moves nothing.
+    moves = assignment[cand_item] != cand_agent
+
     def open_to(frozen: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The pairs usable and the items movable with ``frozen`` agents left alone."""
-        usable = np.ones(p.num_pairs, dtype=bool) if pairs is None else pairs.copy()
+        """The pairs usable (positions) and the items movable with ``frozen``
+        agents left alone."""
         movable = np.ones(n_items, dtype=bool)
         if frozen_items is not None:
             movable &= ~frozen_items
+        usable = moves.copy()
         if frozen is not None:
-            usable &= ~frozen[p.pair_agent]
+            usable &= ~frozen[cand_agent]
             movable &= ~frozen[np.maximum(assignment, 0)] | (assignment == UNASSIGNED)
-        # An item's own pair moves nothing.
-        usable &= movable[p.pair_item] & (assignment[p.pair_item] != p.pair_agent)
-        return usable, movable
+        usable &= movable[cand_item]
+        return np.flatnonzero(usable) if candidate is None else candidate[usable], movable
 
     def items_held(movable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Items each agent holds, ready to be pushed along, and where each agent's start."""
@@ -91,7 +99,7 @@ def improving_chains(
 
     usable, movable = open_to(frozen_agents)
     ejectable, agent_start = items_held(movable)
-    arc_pair = np.flatnonzero(usable)
+    arc_pair = usable
     holding = agent_start[1:] - agent_start[:-1]
     counts = holding[p.pair_agent[arc_pair]]
     if int(counts.sum()) > max_arcs:
@@ -104,29 +112,40 @@ def improving_chains(
             frozen |= frozen_agents
         usable, movable = open_to(frozen)
         ejectable, agent_start = items_held(movable)
-        arc_pair = np.flatnonzero(usable)
+        arc_pair = usable
         counts = (agent_start[1:] - agent_start[:-1])[p.pair_agent[arc_pair]]
     arc_pair = np.repeat(arc_pair, counts)
     firsts = agent_start[p.pair_agent[arc_pair]]
     offsets = np.arange(arc_pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
     arc_to = ejectable[firsts + offsets]
     arc_from = p.pair_item[arc_pair]
-    agent = p.pair_agent[arc_pair]
-    swap_room = room[:, agent] + p.pair_usage[:, chosen[arc_to]] - p.pair_usage[:, arc_pair]
-    fits = (arc_from != arc_to) & np.all(swap_room >= 0, axis=0)
+    # The room each held item leaves at its agent, once per item rather than
+    # per arc: a million arcs on a city authority, where this was most of a round.
+    held = np.maximum(chosen, 0)
+    freed = room[:, p.pair_agent[held]] + p.pair_usage[:, held]
+    fits = arc_from != arc_to
+    for r in range(p.pair_usage.shape[0]):
+        fits &= p.pair_usage[r].take(arc_pair) <= freed[r].take(arc_to)
     arc_pair, arc_to, arc_from = arc_pair[fits], arc_to[fits], arc_from[fits]
     arc_cost = p.pair_cost[arc_pair] - held_cost[arc_to]
 
     # How each chain can end: the item in hand left out, or placed where there is room.
     end = np.where(movable, p.skip_cost, np.inf)
     end_agent = np.full(n_items, UNASSIGNED, dtype=np.int64)
-    placeable = np.flatnonzero(usable & np.all(p.pair_usage <= room[:, p.pair_agent], axis=0))
+    if candidate is None:
+        fits_empty = np.all(p.pair_usage <= room[:, p.pair_agent], axis=0)[usable]
+    else:
+        fits_empty = np.all(p.pair_usage[:, usable] <= room[:, p.pair_agent[usable]], axis=0)
+    placeable = usable[fits_empty]
     if placeable.size:
-        cost = p.pair_cost[placeable]
-        order = np.lexsort((cost, p.pair_item[placeable]))
-        placeable, cost = placeable[order], cost[order]
-        first = np.unique(p.pair_item[placeable], return_index=True)[1]
-        items, cost = p.pair_item[placeable[first]], cost[first]
+        # Each item's cheapest placeable pair, the first of equals; pairs are
+        # sorted by item, so runs stand in for a sort.
+        placed_item, cost = p.pair_item[placeable], p.pair_cost[placeable]
+        starts = np.flatnonzero(np.r_[True, placed_item[1:] != placed_item[:-1]])
+        run = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, placed_item.size]))
+        cheapest = np.flatnonzero(cost <= np.minimum.reduceat(cost, starts)[run])
+        first = cheapest[np.r_[True, run[cheapest[1:]] != run[cheapest[:-1]]]]
+        items, cost = placed_item[first], cost[first]
         cheaper = cost < end[items]
         end[items[cheaper]] = cost[cheaper]
         end_agent[items[cheaper]] = p.pair_agent[placeable[first[cheaper]]]
