@@ -133,6 +133,7 @@ def improving_chains(
     end = np.where(movable, p.skip_cost, np.inf)
     end_agent = np.full(n_items, UNASSIGNED, dtype=np.int64)
     if candidate is None:
+        # Most pairs are usable: one pass over all of them beats gathering them.
         fits_empty = np.all(p.pair_usage <= room[:, p.pair_agent], axis=0)[usable]
     else:
         fits_empty = np.all(p.pair_usage[:, usable] <= room[:, p.pair_agent[usable]], axis=0)
