@@ -296,6 +296,43 @@ def test_smoothed_ascent_comes_close_to_the_lp_bound(seed: int) -> None:
     assert lag.evaluate(lag.best_mu, lag.best_nu)[0] == pytest.approx(smoothed)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_smoothed_ascent_goes_on_while_below_its_start(seed: int) -> None:
+    """An ascent whose stages are still below the bound it started from (zero
+    prices) is climbing, not converged, and its prices are what steers a search:
+
+    - given no time it keeps its start; given grace as well, it goes on to
+      within 1% of the LP bound;
+    - with two steps a stage, its sixth stage is still below its start (on both
+      seeds): it goes on past it, to above the start;
+    - stopped after a few steps, its bound is the start's, and the prices to steer
+      a search by are the ascent's, not the start's zeros."""
+    from caseload.generate import generate_authority
+    from caseload.solvers.lagrangian import CapacityLagrangian
+    from caseload.solvers.lp import solve_lp
+
+    data = generate_authority("small", seed)
+    data["weights"]["balance"] = 0
+    p = compile_instance(Instance.from_dict(data)).problem
+    lp = solve_lp(p, deadline=time.perf_counter() + 30)
+    assert lp is not None and lp.optimal
+    lp_bound = CapacityLagrangian(p).consider(lp.mu, lp.nu)
+
+    def fresh() -> tuple[CapacityLagrangian, float]:
+        lag = CapacityLagrangian(p)
+        return lag, lag.consider(lag.mu, lag.nu)
+
+    lag, zero = fresh()
+    assert lag.smooth_ascent(seconds=0.0) == zero
+    lag, _ = fresh()
+    assert 0.99 * lp_bound <= lag.smooth_ascent(seconds=0.0, grace=2.0) <= lp_bound * (1 + 1e-6)
+    lag, _ = fresh()
+    assert zero < lag.smooth_ascent(seconds=30.0, stage_steps=2) <= lp_bound * (1 + 1e-6)
+    lag, _ = fresh()
+    assert lag.smooth_ascent(seconds=30.0, pair_budget=p.num_pairs) == zero
+    assert not lag.best_mu.any() and lag.guide_mu.any()
+
+
 def test_projected_quasi_newton_finds_a_bounded_maximum() -> None:
     """The maximum of ``-sum w (x - c)^2`` over ``x >= 0`` is ``max(c, 0)``;
     entries held fixed stay where they start."""

@@ -233,11 +233,21 @@ SWITCH_GAP = 0.01
 TARGETS_AFTER = 0.15
 
 #: The share of the time left that the smoothed Lagrangian ascent gets where the
-#: whole LP would not finish (a county); it stops sooner once converged. County-0,
-#: 30 s, seeds 0-2, share 0.2 / 0.3 / 0.4: objective mean 608,647 / 614,698 /
-#: 612,783 (one run moves by +-10,000), bounds 375,904-442,832 /
-#: 465,830-490,528 / 501,371-501,515 (zero prices: 173,672).
-SMOOTH_SHARE = 0.4
+#: whole LP would not finish (a county); it stops sooner once converged. County
+#: at 30 s, 2 threads, interleaved, seeds 0, 1 and 4, 0.4 -> 0.3: lower in 9 of
+#: 9 runs (county-0 560,154 / 554,357 / 556,064 -> 553,207 / 554,937 / 547,732;
+#: county-1 422,500 / 429,399 / 420,218 -> 408,171 / 408,486 / 410,225; county-2
+#: 560,360 / 554,871 / 552,834 -> 543,964 / 543,412 / 541,088), bounds 2-5% lower
+#: (501,345 / 311,011 / 432,116 -> 487,883 / 295,051 / 412,713 on seed 4). At 0.2
+#: county-1's ascent never beat zero prices (222,385) and the search, steered
+#: by them, ended at 517,709 / 528,024.
+SMOOTH_SHARE = 0.3
+#: The ascent gets this share more when no stage has beaten its start (zero
+#: prices) by the end of its own (see ``grace`` in
+#: :meth:`~caseload.solvers.lagrangian.CapacityLagrangian.smooth_ascent`). A
+#: county given 20 s is near that edge: county-1 at 0.4 ended at zero prices in
+#: one of five runs (583,675 against 426,196-441,974).
+SMOOTH_GRACE = 0.1
 
 #: A tight problem (every item must be placed, and the greedy cannot place
 #: them all: a GAP of type D or E) whose LP would take more than
@@ -713,8 +723,10 @@ def _by_search(
         # 499,175-501,241.
         smoothed = CapacityLagrangian(problem)
         smoothed.consider(smoothed.mu, smoothed.nu)
+        left = max(0.0, deadline - time.perf_counter())
         smoothed.smooth_ascent(
-            seconds=SMOOTH_SHARE * max(0.0, deadline - time.perf_counter()),
+            seconds=SMOOTH_SHARE * left,
+            grace=SMOOTH_GRACE * left,
             stop=cancelled,
             threads=threads,
         )
@@ -897,7 +909,7 @@ def _by_search(
     elif smoothed is not None and math.isfinite(smoothed.best):
         # The same at the smoothed prices (county-0, 30 s, seeds 0-2: 674,258 /
         # 671,145 / 665,143 searching every pair, 624,050 / 613,370 / 606,675).
-        view = _priced_pairs(problem, smoothed.best_mu, smoothed.best_nu, start)
+        view = _priced_pairs(problem, smoothed.guide_mu, smoothed.best_nu, start)
 
     def searched(point: Progress) -> bool | None:
         incumbent[0] = min(incumbent[0], point.objective)
@@ -1174,14 +1186,14 @@ def _tight_prices(
 
 
 def _priced_start(problem: AssignmentProblem, lag: CapacityLagrangian) -> np.ndarray:
-    """Each item on its cheapest pair at the Lagrangian's best prices where it fits,
+    """Each item on its cheapest pair at the Lagrangian's guiding prices where it fits,
     most costly to leave out first, then the greedy.
 
     Where the prices are near the LP's, an item's cheapest pair is mostly where
     the LP puts it, so this is a whole-problem start without the LP.
     """
     p = problem
-    _, chosen = lag.evaluate(lag.best_mu, np.zeros(p.num_agents))
+    _, chosen = lag.evaluate(lag.guide_mu, np.zeros(p.num_agents))
     urgency = np.where(np.isfinite(p.skip_cost), p.skip_cost, np.inf)
     loads = np.zeros_like(p.limits)
     partial = np.full(p.num_items, UNASSIGNED, dtype=np.int64)

@@ -124,6 +124,8 @@ class CapacityLagrangian:
         self.best = -math.inf
         self.best_mu = self.mu.copy()
         self.best_nu = self.nu.copy()
+        # The smoothed ascent's last prices while none has beaten its start.
+        self._unbeaten_mu: np.ndarray | None = None
 
     def reduced(self, mu: np.ndarray, nu: np.ndarray) -> np.ndarray:
         """The reduced cost :math:`\\bar c_p` of every pair at prices ``(mu, nu)``."""
@@ -160,6 +162,12 @@ class CapacityLagrangian:
         chosen[p.pair_item[idx[first]]] = idx[first]
         return value, chosen
 
+    @property
+    def guide_mu(self) -> np.ndarray:
+        """Capacity prices to steer a search by: the best, unless a smoothed
+        ascent has not yet beaten where it started (see :meth:`smooth_ascent`)."""
+        return self.best_mu if self._unbeaten_mu is None else self._unbeaten_mu
+
     def consider(self, mu: np.ndarray, nu: np.ndarray) -> float:
         """Evaluate given prices (e.g. LP duals), keeping them if they bound better."""
         mu = np.where(self.finite, np.maximum(mu, 0.0), 0.0)
@@ -170,6 +178,7 @@ class CapacityLagrangian:
         if value > self.best:
             self.best, self.best_mu, self.best_nu = value, mu, nu
             self.mu, self.nu = mu.copy(), nu.copy()
+            self._unbeaten_mu = None
         return value
 
     def ascend(
@@ -262,6 +271,7 @@ class CapacityLagrangian:
         tau: float | None = None,
         light_pairs: int = 0,
         pair_budget: float | None = None,
+        grace: float = 0.0,
     ) -> float:
         r"""Prices by maximising a smoothed :math:`L`, cooling it stage by stage.
 
@@ -285,7 +295,7 @@ class CapacityLagrangian:
         :math:`\tau` starts at a fifth of the median value of placing an item
         and falls by 0.3 after each of the first five stages of
         ``stage_steps`` steps; the last smoothing runs until ``seconds`` pass or
-        a stage gains less than 0.01%. The working set (each item's
+        a stage gains less than 0.01% on the one before. The working set (each item's
         ``working_pairs`` cheapest pairs) grows after each stage, and only the
         exact :math:`L` at those points counts as a bound.
 
@@ -313,14 +323,22 @@ class CapacityLagrangian:
             A limit in work rather than seconds, so that one thread repeats
             itself: the pairs summed over (the working set's at each smoothed
             step, every pair at each stage's exact evaluation and growth).
+        grace
+            Seconds more for the ascent when, ``seconds`` in, no stage has yet
+            beaten the bound it started from (zero prices, on a county): such
+            prices are no guide to a search.
 
         Returns
         -------
         float
             The best bound found, from the best prices so far
             (``best_mu``, where the ascent also starts; ``best_nu``).
+            ``guide_mu`` are the prices to steer a search by: the best, or
+            the last ones while no stage has beaten the start, which carry
+            more of the capacities than the start's (zero) prices do.
         """
-        deadline = time.perf_counter() + seconds
+        began = time.perf_counter()
+        deadlines = (began + seconds, began + seconds + grace)
         work = _WorkingSet(self, working_pairs, light_pairs)
         if tau is None:
             placing = -np.minimum(self.item_min(self.base_cost), 0.0)
@@ -333,7 +351,7 @@ class CapacityLagrangian:
         mu = self.best_mu.copy()
         with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
             return self._smooth_stages(
-                work, mu, tau, stage_steps, deadline, stop, pool, threads, pair_budget
+                work, mu, tau, stage_steps, deadlines, stop, pool, threads, pair_budget
             )
 
     def _smooth_stages(
@@ -342,7 +360,7 @@ class CapacityLagrangian:
         mu: np.ndarray,
         tau: float,
         stage_steps: int,
-        deadline: float,
+        deadlines: tuple[float, float],
         stop: Callable[[], bool] | None,
         pool: ThreadPoolExecutor | None,
         threads: int,
@@ -357,7 +375,11 @@ class CapacityLagrangian:
                 return True
             return stop is not None and stop()
 
+        previous, start = -math.inf, self.best
+        # The later deadline, unless a stage beats the start by the first.
+        beaten_in_time = False
         for stage in itertools.count():
+            deadline = deadlines[0] if beaten_in_time else deadlines[1]
             runs = work.split(threads)
 
             def value_and_slope(
@@ -377,12 +399,17 @@ class CapacityLagrangian:
             mu = flat.reshape(shape)
             value, _ = self.evaluate(mu, zero_nu)
             spent[0] += 2 * self.p.num_pairs  # the evaluation, and the growth below
-            gain = value - self.best
+            # Measured against the stage before, not the best: an ascent still
+            # below its start's bound (zero prices) is climbing, not converged.
+            gain, previous = value - previous, value
             if value > self.best:
                 self.best, self.best_mu, self.best_nu = value, mu.copy(), zero_nu
-            if time.perf_counter() > deadline or halt():
+            self._unbeaten_mu = None if self.best > start else mu
+            now = time.perf_counter()
+            beaten_in_time |= self.best > start and now <= deadlines[0]
+            if now > (deadlines[0] if beaten_in_time else deadlines[1]) or halt():
                 break
-            if stage >= 5 and gain < 1e-4 * abs(self.best):
+            if stage >= 5 and gain < 1e-4 * abs(value):
                 break  # converged at the last smoothing: leave the core to the search
             work.grow(mu, zero_nu)
             if stage < 5:
