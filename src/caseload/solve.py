@@ -234,7 +234,7 @@ TARGETS_AFTER = 0.15
 
 #: The share of the time left that the smoothed Lagrangian ascent gets where the
 #: whole LP would not finish (a county); it stops sooner once converged. County
-#: at 30 s, 2 threads, interleaved, seeds 0, 1 and 4, 0.4 -> 0.3: lower in 9 of
+#: at 30 s, 2 threads, interleaved, seeds 0, 1 and 4, 0.4 -> 0.3: lower in 8 of
 #: 9 runs (county-0 560,154 / 554,357 / 556,064 -> 553,207 / 554,937 / 547,732;
 #: county-1 422,500 / 429,399 / 420,218 -> 408,171 / 408,486 / 410,225; county-2
 #: 560,360 / 554,871 / 552,834 -> 543,964 / 543,412 / 541,088), bounds 2-5% lower
