@@ -377,9 +377,8 @@ class CapacityLagrangian:
 
         previous, start = -math.inf, self.best
         # The later deadline, unless a stage beats the start by the first.
-        beaten_in_time = False
+        deadline = deadlines[1]
         for stage in itertools.count():
-            deadline = deadlines[0] if beaten_in_time else deadlines[1]
             runs = work.split(threads)
 
             def value_and_slope(
@@ -406,8 +405,9 @@ class CapacityLagrangian:
                 self.best, self.best_mu, self.best_nu = value, mu.copy(), zero_nu
             self._unbeaten_mu = None if self.best > start else mu
             now = time.perf_counter()
-            beaten_in_time |= self.best > start and now <= deadlines[0]
-            if now > (deadlines[0] if beaten_in_time else deadlines[1]) or halt():
+            if self.best > start and now <= deadlines[0]:
+                deadline = deadlines[0]
+            if now > deadline or halt():
                 break
             if stage >= 5 and gain < 1e-4 * abs(value):
                 break  # converged at the last smoothing: leave the core to the search
