@@ -456,6 +456,41 @@ def test_sub_problems_solved_at_once_share_no_worker_and_no_case(
     assert p.objective(found) < p.objective(start)
 
 
+def test_sub_problems_offer_as_many_left_out_cases_per_worker_as_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``free_per_agent`` caps the left-out items each sub-problem offers per freed
+    agent (the county's search asks for fewer than the default)."""
+    from caseload.generate import generate_authority
+    from caseload.problem import UNASSIGNED
+    from caseload.solvers import lns
+    from caseload.solvers.greedy import greedy
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    start = greedy(p)
+    assert (start == UNASSIGNED).sum() > 50
+    offered: list[tuple[int, int, int]] = []
+    build = lns.sub_problem
+
+    def sub_problem(p_, assignment, agents, index, most, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sub, items, chosen, hint = build(p_, assignment, agents, index, most, *args, **kwargs)
+        left_out = int((assignment[items] == UNASSIGNED).sum())
+        offered.append((most, left_out, chosen.size))
+        return sub, items, chosen, hint
+
+    monkeypatch.setattr(lns, "sub_problem", sub_problem)
+    found, _ = lns.improve(
+        p, start, deadline=time.perf_counter() + 2, seed=2, threads=1, free_per_agent=2
+    )
+    assert offered
+    # At most two per agent asked for, and one more: the left-out case a
+    # neighbourhood may be built around.
+    assert all(left_out <= most + 1 for most, left_out, _ in offered)
+    assert all(most % 2 == 0 and most <= 2 * lns.MAX_AGENTS for most, _, _ in offered)
+    assert any(left_out == most for most, left_out, _ in offered), "the cap never bit"
+    assert not p.violations(found)
+
+
 def moved_problem() -> AssignmentProblem:
     """Three agents of 2 points. Item 0 is held by agent 0 (pair cost 0) and may
     go to agent 1 (200, the continuity term); item 1 is held by agent 2; item 2

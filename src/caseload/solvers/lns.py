@@ -350,6 +350,7 @@ def improve(
     view: np.ndarray | None = None,
     patience: int | None = None,
     chains: bool = True,
+    free_per_agent: int = FREE_PER_AGENT,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
@@ -376,6 +377,9 @@ def improve(
     :data:`FINISH_SHARE` of the time is chains alone, over every agent, until
     a round finds nothing; the sub-problems then go on for what is left.
     ``chains=False`` leaves chains out altogether.
+
+    ``free_per_agent`` left-out items are offered per freed agent: fewer make
+    smaller sub-problems, so more steps in the time.
 
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
@@ -411,7 +415,7 @@ def improve(
             agents = np.unique(np.concatenate([seeds, related]))
         include = None if focus is None else np.array([focus])
         sub, items, agents, hint = sub_problem(
-            p, best, agents, index, FREE_PER_AGENT * k, rng, taken, include, best_loads
+            p, best, agents, index, free_per_agent * k, rng, taken, include, best_loads
         )
         busy[agents] = True
         taken[items] = True
