@@ -490,6 +490,32 @@ def test_sub_problems_offer_as_many_left_out_cases_per_worker_as_asked(
     assert not p.violations(found)
 
 
+def test_sub_problems_free_at_most_max_agents_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``max_agents`` caps the agents a sub-problem frees, below the size the
+    search starts at and however many CP-SAT proves."""
+    from caseload.generate import generate_authority
+    from caseload.solvers import lns
+    from caseload.solvers.greedy import greedy
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    sizes: list[int] = []
+    build = lns.sub_problem
+
+    def sub_problem(*args, **kwargs):  # type: ignore[no-untyped-def]
+        built = build(*args, **kwargs)
+        sizes.append(int(built[2].size))
+        return built
+
+    monkeypatch.setattr(lns, "sub_problem", sub_problem)
+    assert lns.INITIAL_AGENTS > 5
+    found, stats = lns.improve(
+        p, greedy(p), deadline=time.perf_counter() + 2, seed=2, threads=1, max_agents=5
+    )
+    assert sizes and max(sizes) == 5
+    assert stats["lns_agents"] <= 5
+    assert not p.violations(found)
+
+
 def moved_problem() -> AssignmentProblem:
     """Three agents of 2 points. Item 0 is held by agent 0 (pair cost 0) and may
     go to agent 1 (200, the continuity term); item 1 is held by agent 2; item 2
@@ -581,6 +607,7 @@ def test_a_problem_too_large_for_one_lp_starts_from_the_smoothed_prices(monkeypa
     placed, and the bound is below the LP bound by at most 3%."""
     from caseload.check import check
     from caseload.generate import generate_authority
+    from caseload.solvers import lns
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lp import solve_lp
 
@@ -602,9 +629,20 @@ def test_a_problem_too_large_for_one_lp_starts_from_the_smoothed_prices(monkeypa
         return priced_start(*args, **kwargs)
 
     monkeypatch.setattr(module, "_priced_start", spy)
+    searches: list[dict[str, Any]] = []
+    improve = lns.improve
+
+    def searched(*args: Any, **kwargs: Any) -> Any:
+        searches.append(kwargs)
+        return improve(*args, **kwargs)
+
+    monkeypatch.setattr(lns, "improve", searched)
     seen: list[Any] = []
     result = solve(inst, time_limit=8, threads=2, seed=0, progress=seen.append)
     assert calls == [1]
+    # The search after the ascent makes a county's smaller sub-problems.
+    assert searches[-1]["free_per_agent"] == module.SMOOTHED_FREE_PER_AGENT
+    assert searches[-1]["max_agents"] == module.SMOOTHED_MAX_AGENTS
     # The ascent reports before the search does, and the points read as one solve.
     assert seen[0].objective == pytest.approx(result.statistics["urgent_first_objective"])
     assert seen[0].bound == pytest.approx(result.statistics["smoothed_bound"])

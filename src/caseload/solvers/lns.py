@@ -351,6 +351,7 @@ def improve(
     patience: int | None = None,
     chains: bool = True,
     free_per_agent: int = FREE_PER_AGENT,
+    max_agents: int = MAX_AGENTS,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
@@ -378,8 +379,9 @@ def improve(
     a round finds nothing; the sub-problems then go on for what is left.
     ``chains=False`` leaves chains out altogether.
 
-    ``free_per_agent`` left-out items are offered per freed agent: fewer make
-    smaller sub-problems, so more steps in the time.
+    ``free_per_agent`` left-out items are offered per freed agent, and at most
+    ``max_agents`` agents are freed at once: either smaller makes smaller
+    sub-problems, so more steps in the time.
 
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
@@ -397,7 +399,8 @@ def improve(
     deterministic = threads == 1
     # CP-SAT's deterministic time runs at about half of wall time on one thread.
     work_left = DETERMINISTIC_SHARE * (deadline - began) if work is None else work
-    k = min(INITIAL_AGENTS, p.num_agents)
+    max_agents = min(max_agents, p.num_agents)
+    k = min(INITIAL_AGENTS, max_agents)
     steps = improved = stalled = 0
     wall_limited = finished = False
     # Agents and left-out items of the sub-problems being solved: a new one
@@ -462,11 +465,11 @@ def improve(
                 finished = True
         # Grow the neighbourhood while CP-SAT proves sub-problems quickly.
         if out.proved_optimal:
-            if patience is not None and stalled >= patience and k >= min(p.num_agents, MAX_AGENTS):
+            if patience is not None and stalled >= patience and k >= max_agents:
                 finished = True
-            k = min(k + 1, p.num_agents, MAX_AGENTS)
+            k = min(k + 1, max_agents)
         else:
-            k = max(4, k - 2)
+            k = min(max(4, k - 2), max_agents)
 
     chain_due, chain_gap, chain_moves = 0, CHAIN_STEPS, 0
     chain_spent = 0.0  # seconds, or work on one thread
