@@ -323,7 +323,7 @@ SMOOTHED_FREE_PER_AGENT = 10
 #: Most workers freed at once in the search after the smoothed ascent (a
 #: county). The search grows its neighbourhoods while CP-SAT proves two in
 #: three of them, which on a county settles at 11-17 workers; after 15 s of
-#: county-1 (30 s, seed 0) those steps gained 1,000-3,400 per second of
+#: county-1 (30 s, seed 0) those steps gained at most 3,400 per second of
 #: CP-SAT, against 4,000-12,000 for steps of 6-10 workers. At 30 s, seeds 0-4,
 #: 30 -> 10: lower in 11 of 15 runs, means county-0 554,055 -> 549,708,
 #: county-1 407,252 -> 401,381, county-2 538,833 -> 539,626 (8 and 12 on seeds
