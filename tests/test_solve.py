@@ -561,7 +561,7 @@ def test_a_moved_neighbourhood_is_built_around_a_case_that_can_go_back() -> None
     assert home is not None and home.tolist() == [-1, 2, -1]
 
 
-def test_the_search_brings_moved_children_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_search_brings_moved_children_back() -> None:
     """Children moved from their worker to another with room, at a cost, are
     brought back by neighbourhoods built around moved cases, in fewer steps
     than random workers' neighbourhoods need."""
@@ -591,10 +591,11 @@ def test_the_search_brings_moved_children_back(monkeypatch: pytest.MonkeyPatch) 
         if len(moved) == 5:
             break
     assert len(moved) == 5 and not p.violations(start)
-    monkeypatch.setattr(lns, "MOVED_SHARE", 1.0)
     for seed in range(3):
         # About 12 steps: from random workers alone, 3 or 4 of the 5 come back.
-        found, _ = lns.improve(p, start, deadline=time.perf_counter() + 60, seed=seed, work=0.3)
+        found, _ = lns.improve(
+            p, start, deadline=time.perf_counter() + 60, seed=seed, work=0.3, moved_share=1.0
+        )
         assert not p.violations(found)
         assert p.objective(found) < p.objective(start)
         assert np.array_equal(found[moved], p.incumbent[moved])
@@ -643,6 +644,7 @@ def test_a_problem_too_large_for_one_lp_starts_from_the_smoothed_prices(monkeypa
     # The search after the ascent makes a county's smaller sub-problems.
     assert searches[-1]["free_per_agent"] == module.SMOOTHED_FREE_PER_AGENT
     assert searches[-1]["max_agents"] == module.SMOOTHED_MAX_AGENTS
+    assert searches[-1]["moved_share"] == module.SMOOTHED_MOVED_SHARE
     # The ascent reports before the search does, and the points read as one solve.
     assert seen[0].objective == pytest.approx(result.statistics["urgent_first_objective"])
     assert seen[0].bound == pytest.approx(result.statistics["smoothed_bound"])

@@ -352,6 +352,7 @@ def improve(
     chains: bool = True,
     free_per_agent: int = FREE_PER_AGENT,
     max_agents: int = MAX_AGENTS,
+    moved_share: float = MOVED_SHARE,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Improve a feasible assignment by LNS until ``deadline`` (a ``perf_counter`` time).
 
@@ -381,7 +382,9 @@ def improve(
 
     ``free_per_agent`` left-out items are offered per freed agent, and at most
     ``max_agents`` agents are freed at once: either smaller makes smaller
-    sub-problems, so more steps in the time.
+    sub-problems, so more steps in the time. ``moved_share`` of the
+    neighbourhoods (where items have incumbents) are built around an item
+    moved from its incumbent (see :func:`_seed_agents`).
 
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
@@ -409,7 +412,7 @@ def improve(
     taken = np.zeros(p.num_items, dtype=bool)
 
     def build(left: float) -> _Job | None:
-        seeds, focus = _seed_agents(p, best, index, busy, taken, k, rng)
+        seeds, focus = _seed_agents(p, best, index, busy, taken, k, rng, moved_share)
         if seeds.size == 0:
             return None
         agents = seeds
@@ -625,10 +628,11 @@ def _seed_agents(
     taken: np.ndarray,
     k: int,
     rng: np.random.Generator,
+    moved_share: float = MOVED_SHARE,
 ) -> tuple[np.ndarray, int | None]:
     """Agents to build a neighbourhood around, and the item it is for, if any.
 
-    :data:`MOVED_SHARE` of the time (where items have incumbents), an item
+    ``moved_share`` of the time (where items have incumbents), an item
     moved from its incumbent: that agent and its current one
     (:func:`_moved_seeds`). Otherwise, half the time, the agents able to take
     a costly left-out item (up to ``k`` of them), so a statutory or red case
@@ -639,7 +643,7 @@ def _seed_agents(
     free = np.flatnonzero(~busy)
     if free.size == 0:
         return free, None
-    if index.home is not None and p.incumbent is not None and rng.random() < MOVED_SHARE:
+    if index.home is not None and p.incumbent is not None and rng.random() < moved_share:
         seeds = _moved_seeds(p, assignment, p.incumbent, index.home, busy, rng)
         if seeds is not None:
             return seeds, None
