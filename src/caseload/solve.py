@@ -940,7 +940,7 @@ def _by_search(
         # 671,145 / 665,143 searching every pair, 624,050 / 613,370 / 606,675).
         view = _priced_pairs(problem, smoothed.guide_mu, smoothed.best_nu, start)
 
-    # The search after the smoothed ascent (a county) makes smaller sub-problems.
+    # The search after the smoothed ascent (a county) has its own neighbourhoods.
     county = smoothed is not None and tight_lag is None
 
     def searched(point: Progress) -> bool | None:
