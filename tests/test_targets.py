@@ -148,9 +148,17 @@ def test_volume_rises_above_the_lp_prices_and_stays_a_bound() -> None:
 @pytest.mark.parametrize(("index", "optimum"), [(3, 2806), (5, 2391)], ids=["c10200", "c20200"])
 def test_targets_prove_the_two_hard_or_library_problems(index: int, optimum: int) -> None:
     """The targets alone, from an incumbent 3 above the optimum: every target
-    below the optimum is ruled out and an optimal allocation is found."""
+    below the optimum is ruled out and an optimal allocation is found.
+
+    One thread with a budget of CP-SAT's deterministic time, so that the run
+    repeats on any machine: against the clock (a second for the first look
+    among each agent's cheapest sets) a machine 1.8 times slower than the
+    usual one found no allocation for c10200 in one run of four.
+    """
     p = read_gap(GAP_DIR / "gapc.txt")[index].to_problem("min")
-    out = prove(p, _lp_prices(p), optimum + 3, deadline=time.perf_counter() + 60, threads=2)
+    out = prove(
+        p, _lp_prices(p), optimum + 3, deadline=time.perf_counter() + 60, threads=1, work=10.0
+    )
     assert out.assignment is not None and not p.violations(out.assignment)
     assert p.objective(out.assignment) == optimum
     assert out.bound == optimum
