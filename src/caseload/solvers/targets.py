@@ -65,11 +65,14 @@ MAX_COLUMNS = 20_000
 #: cheapest 200 / 300 / 500 / 700 per agent: found in 0.3-0.5 / 0.5 / 1.8 /
 #: not in 30 s.
 FIND_COLUMNS = 200
-#: Seconds for the master on the cheapest sets before the whole list (b10200 at
-#: its optimum 2,827: the whole 7,656 sets took about 4 s, the cheapest 1,807
-#: well under one), or CP-SAT's deterministic units on one thread (c10200 at
-#: 2,806: found after 1.66).
-FIND_SECONDS = 1.0
+#: CP-SAT's deterministic time for the master on the cheapest sets when the
+#: whole list follows (b10200 at its optimum 2,827: the whole 7,656 sets took
+#: about 4 s, the cheapest 1,807 well under one). Where the list is too long to
+#: make, the cheapest sets are the last try and get the proof's time left:
+#: c10200 at 2,806 is found there after 0.5-2.3 units on two threads (twelve
+#: seeds; 0.4-1.2 s on a machine 1.8 times slower than the one these budgets
+#: were first set on), 1.66 on one. The 1 s it had before failed the proof at
+#: half that machine's speed, however long the solve's limit.
 FIND_WORK = 2.0
 #: Largest knapsack table (pairs x units of capacity) of one agent: a GAP with
 #: capacities in the millions is left to CP-SAT. The OR-Library's largest is
@@ -428,19 +431,20 @@ def prove(
                 else [sorted(sets, key=lambda s: s[1])[:FIND_COLUMNS] for sets in columns]
             )
             if cheapest is not None:
-                tries.append((cheapest, False, FIND_SECONDS if work is None else FIND_WORK))
+                tries.append((cheapest, False, FIND_WORK if columns is not None else math.inf))
         if columns is not None:
             tries.append((columns, True, math.inf))
         ruled_out = keeps is None
         for listed, exact, limit in tries:
+            left = math.inf if work is None else work - spent
             verdict, found, work_done = _master(
                 p,
                 listed,
                 delta,
-                time_limit=min(limit if work is None else math.inf, deadline - time.perf_counter()),
+                time_limit=deadline - time.perf_counter(),
                 threads=threads,
                 seed=seed,
-                work=None if work is None else max(0.001, min(limit, work - spent)),
+                work=None if math.isinf(min(limit, left)) else max(0.001, min(limit, left)),
                 stop=stop,
             )
             spent += work_done
