@@ -394,6 +394,7 @@ class CapacityLagrangian:
                 deadline=deadline,
                 stop=halt,
                 free=self.finite.ravel(),
+                precision=SMOOTHED_PRECISION,
             )
             mu = flat.reshape(shape)
             value, _ = self.evaluate(mu, zero_nu)
@@ -458,6 +459,14 @@ class _WorkingSet:
         self.item_start = np.searchsorted(self.item, np.arange(p.num_items + 1))
         self.has = np.diff(self.item_start) > 0
         self.starts = self.item_start[:-1][self.has]
+        # The smoothed steps work in single precision, in place (county-1's
+        # first working set: 8.6 -> 7.6 ms a step on one thread). Costs are
+        # measured from each item's cheapest, which keeps the differences that
+        # set the weights exact where the costs themselves are near a million
+        # (a statutory case's, less its skip cost).
+        self.shift = np.where(self.has, _least(self.base, self.has, self.starts), 0.0)
+        self.base32 = (self.base - self.shift[self.item]).astype(np.float32)
+        self.usage32 = self.usage.astype(np.float32)
 
     def _reduced(
         self,
@@ -530,27 +539,39 @@ class _WorkingSet:
         threads, 402,000 on one).
         """
         lag, p = self.lag, self.lag.p
+        mu32 = mu.astype(np.float32)
+        inv_tau = np.float32(1.0 / tau)
 
         def run(part: tuple[int, int, slice, np.ndarray, np.ndarray]) -> tuple[float, np.ndarray]:
             first, last, pairs, item, start = part
-            agent, usage = self.agent[pairs], self.usage[:, pairs]
-            reduced = _priced(self.base[pairs], mu, agent, usage)
+            agent, usage = self.agent[pairs], self.usage32[:, pairs]
+            # Reduced costs less the item's shift, in place: each temporary
+            # of a county's working set is megabytes.
+            reduced = self.base32[pairs].copy()
+            term = np.empty_like(reduced)
+            for r in range(usage.shape[0]):
+                np.take(mu32[r], agent, out=term)
+                term *= usage[r]
+                reduced += term
             has = np.diff(start) > 0
-            least = _least(reduced, has, start[:-1][has])
+            shift = self.shift[first:last]
+            least = _least(reduced, has, start[:-1][has]) + shift
             must = lag.must[first:last]
             least = np.where(must, least, np.minimum(least, 0.0))
             if not np.isfinite(least).all():
                 return -math.inf, np.zeros_like(mu)
-            weight = np.exp((least[item] - reduced) / tau)
+            # weight = exp((least - reduced) / tau), over the reduced array.
+            weight = np.subtract((least - shift).astype(np.float32)[item], reduced, out=reduced)
+            weight *= inv_tau
+            np.exp(weight, out=weight)
             total = np.bincount(item, weight, minlength=last - first)
             total += np.where(must, 0.0, np.exp(np.minimum(least, 0.0) / tau))
-            share = weight / total[item]
-            slope = np.stack(
-                [
-                    np.bincount(agent, share * usage[r], minlength=p.num_agents)
-                    for r in range(usage.shape[0])
-                ]
-            )
+            share = np.divide(weight, total.astype(np.float32)[item], out=weight)
+            slope = np.empty_like(mu)
+            for r in range(usage.shape[0]):
+                slope[r] = np.bincount(
+                    agent, np.multiply(share, usage[r], out=term), minlength=p.num_agents
+                )
             return float((least - tau * np.log(total)).sum()), slope
 
         answers = list(pool.map(run, runs)) if pool is not None else [run(r) for r in runs]
@@ -590,6 +611,13 @@ class _WorkingSet:
         return value, loads, util
 
 
+#: Relative precision of the smoothed values, which sum single-precision
+#: terms (see ``_WorkingSet.smoothed``): on a 10 x 100 GAP they scatter by
+#: 2e-8 of the value once converged, and a line search below that halved its
+#: step thirty times, an evaluation each, before giving up.
+SMOOTHED_PRECISION = 1e-7
+
+
 def _ascend_nonneg(
     value_and_slope: Callable[[np.ndarray], tuple[float, np.ndarray]],
     x: np.ndarray,
@@ -599,13 +627,15 @@ def _ascend_nonneg(
     stop: Callable[[], bool] | None = None,
     free: np.ndarray | None = None,
     memory: int = 8,
+    precision: float = 0.0,
 ) -> np.ndarray:
     """Maximise a smooth concave function over ``x >= 0`` by projected L-BFGS.
 
     The quasi-Newton direction is taken over the prices that may move (above
     zero, or at zero and pushed up); a step is cut in half until it gains at
     least a small share of what its slope promised (Armijo). Entries outside
-    ``free`` stay where they are. Returns the last point.
+    ``free`` stay where they are; a step promising less than ``precision``
+    times the value ends the climb. Returns the last point.
     """
     fixed = np.zeros(x.size, dtype=bool) if free is None else ~free
     value, slope = value_and_slope(x)
@@ -638,8 +668,11 @@ def _ascend_nonneg(
         length = 1.0
         for _ in range(30):
             trial = np.maximum(x + length * direction, 0.0)
+            promised = float(slope @ (trial - x))
+            if promised <= precision * max(1.0, abs(value)):
+                return x  # what is left to gain is below what the values resolve
             trial_value, trial_slope = value_and_slope(trial)
-            if trial_value >= value + 1e-4 * float(slope @ (trial - x)):
+            if trial_value >= value + 1e-4 * promised:
                 break
             length *= 0.5
         else:
