@@ -464,7 +464,7 @@ class _WorkingSet:
         # measured from each item's cheapest, which keeps the differences that
         # set the weights exact where the costs themselves are near a million
         # (a statutory case's, less its skip cost).
-        self.shift = np.where(self.has, _least(self.base, self.has, self.starts), 0.0)
+        self.shift = np.where(self.has, self._item_min(self.base), 0.0)
         self.base32 = (self.base - self.shift[self.item]).astype(np.float32)
         self.usage32 = self.usage.astype(np.float32)
 
