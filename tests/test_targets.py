@@ -151,9 +151,9 @@ def test_targets_prove_the_two_hard_or_library_problems(index: int, optimum: int
     below the optimum is ruled out and an optimal allocation is found.
 
     One thread with a budget of CP-SAT's deterministic time, so that the run
-    repeats on any machine: against the clock (a second for the first look
-    among each agent's cheapest sets) a machine 1.8 times slower than the
-    usual one found no allocation for c10200 in one run of four.
+    repeats on any machine: against the clock (two threads; the first look
+    among each agent's cheapest sets then had a second) a machine 1.8 times
+    slower than the usual one found no allocation for c10200 in one run of four.
     """
     p = read_gap(GAP_DIR / "gapc.txt")[index].to_problem("min")
     out = prove(

@@ -436,7 +436,7 @@ def prove(
             tries.append((columns, True, math.inf))
         ruled_out = keeps is None
         for listed, exact, limit in tries:
-            left = math.inf if work is None else work - spent
+            budget = min(limit, math.inf if work is None else work - spent)
             verdict, found, work_done = _master(
                 p,
                 listed,
@@ -444,7 +444,7 @@ def prove(
                 time_limit=deadline - time.perf_counter(),
                 threads=threads,
                 seed=seed,
-                work=None if math.isinf(min(limit, left)) else max(0.001, min(limit, left)),
+                work=None if math.isinf(budget) else max(0.001, budget),
                 stop=stop,
             )
             spent += work_done
