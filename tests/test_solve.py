@@ -693,6 +693,29 @@ def test_summary_html_and_progress(tiny):
     assert all(b.objective <= a.objective for a, b in itertools.pairwise(seen))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_progress_callback_returning_true_ends_the_whole_solve(threads: int) -> None:
+    """``True`` from ``progress`` stops the solve, not only the phase that
+    reported: the LP, its roundings and the searches after it all end, and
+    the allocation so far comes back checked."""
+    from caseload import check
+    from caseload.generate import generate_authority
+
+    inst = Instance.from_dict(generate_authority("small", 2))
+    asked: list[float] = []
+
+    def enough(point: Any) -> bool:
+        asked.append(time.perf_counter())
+        return True
+
+    result = solve(inst, time_limit=60, threads=threads, seed=0, progress=enough)
+    # Two threads used to go on through the LP-guided search (12 s and more
+    # after the first report); the contract's slack is the reserve's 2 s.
+    assert asked and time.perf_counter() - asked[0] < 2.0
+    assert check(inst, result).ok
+    assert len(result.assignments) + len(result.unallocated) == len(inst.cases)
+
+
 def test_packing_knapsacks_gives_up_at_its_deadline() -> None:
     """The knapsack packing at the LP's prices is a start worth trying only when
     it is quick: past its deadline it gives nothing rather than a late answer;

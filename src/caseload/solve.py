@@ -401,7 +401,13 @@ def solve_problem(
     started = time.perf_counter()
     deadline = started + time_limit - _reserve(time_limit)
     budget = deadline - started
-    progress = _as_one_solve(progress, started)
+    if progress is not None:
+        # A progress callback's True cancels the whole solve, as ``stop`` does,
+        # not only the phase that happened to report.
+        halted = threading.Event()
+        progress = _as_one_solve(progress, started, halted)
+        asked = stop
+        stop = halted.is_set if asked is None else (lambda: halted.is_set() or asked())
     # One thread: the whole budget in deterministic work, fixed whatever the clock says.
     plan = None if threads > 1 else (work if work is not None else default_work(time_limit))
     automatic = strategy == "auto"
@@ -889,6 +895,18 @@ def _by_search(
             )
             if ascended > bound:
                 bound, source = ascended, "lagrangian"
+
+    def best_bound() -> float:
+        return max(
+            bound,
+            -math.inf if climb is None else climb.best,
+            -math.inf if knap is None else knap.best,
+        )
+
+    def searched(point: Progress) -> bool | None:
+        incumbent[0] = min(incumbent[0], point.objective)
+        return progress(point) if progress is not None else None
+
     if lp is not None and lp.optimal and not cancelled():
         # Packing whole knapsacks at the LP's prices around the statutory items
         # sometimes beats the rounding where capacity is loose (a large
@@ -919,11 +937,14 @@ def _by_search(
             deadline=time.perf_counter() + GUIDED_SHARE * max(0.0, deadline - time.perf_counter()),
             work=None if plan is None else 0.1 * plan,
             stop=cancelled,
+            progress=searched,
+            bound=best_bound,
         )
         stats.update(guided)
     start_objective = problem.objective(start)
     stats["start_objective"] = start_objective
-    incumbent[0] = min(incumbent[0], start_objective)
+    # The roundings and the packing report nothing of their own.
+    searched(Progress(0.0, start_objective, best_bound()))
     search_end = deadline
     if _rank(problem, start)[0] and plan is None and fallback is None:
         # Statutory cases still out: keep time for the exact repair at the end.
@@ -942,11 +963,6 @@ def _by_search(
 
     # The search after the smoothed ascent (a county) has its own neighbourhoods.
     county = smoothed is not None and tight_lag is None
-
-    def searched(point: Progress) -> bool | None:
-        incumbent[0] = min(incumbent[0], point.objective)
-        return progress(point) if progress is not None else None
-
     best, more = improve(
         problem,
         start,
@@ -954,11 +970,7 @@ def _by_search(
         seed=seed + 1,
         threads=threads,
         progress=searched,
-        bound=lambda: max(
-            bound,
-            -math.inf if climb is None else climb.best,
-            -math.inf if knap is None else knap.best,
-        ),
+        bound=best_bound,
         work=None if plan is None else _search_share(problem, lp, smoothed) * plan,
         stop=cancelled,
         view=view,
@@ -1013,15 +1025,13 @@ def _search_share(
 
 
 def _as_one_solve(
-    progress: Callable[[Progress], bool | None] | None, started: float
-) -> Callable[[Progress], bool | None] | None:
+    progress: Callable[[Progress], bool | None], started: float, halted: threading.Event
+) -> Callable[[Progress], bool | None]:
     """``progress`` as the whole solve sees it: seconds since ``started``, and the
     best objective and bound so far. Each phase reports its own (its seconds
     from its own start, its objective from its own start, which after a
-    county's ascent is above the construction kept as the fallback)."""
-    if progress is None:
-        return None
-    report = progress
+    county's ascent is above the construction kept as the fallback). A
+    ``True`` from ``progress`` sets ``halted``, and is passed on."""
     best = {"objective": math.inf, "bound": -math.inf}
 
     def as_one(point: Progress) -> bool | None:
@@ -1029,7 +1039,9 @@ def _as_one_solve(
         if point.bound is not None:
             best["bound"] = max(best["bound"], point.bound)
         bound = best["bound"] if math.isfinite(best["bound"]) else None
-        return report(Progress(time.perf_counter() - started, best["objective"], bound))
+        if progress(Progress(time.perf_counter() - started, best["objective"], bound)):
+            halted.set()
+        return halted.is_set() or None
 
     return as_one
 
@@ -1063,6 +1075,8 @@ def _lp_guided(
     deadline: float,
     work: float | None,
     stop: Callable[[], bool],
+    progress: Callable[[Progress], bool | None] | None = None,
+    bound: Callable[[], float | None] = lambda: None,
 ) -> tuple[np.ndarray, dict[str, object]]:
     """Search the neighbourhood the LP points to, then return the better assignment.
 
@@ -1099,6 +1113,10 @@ def _lp_guided(
         work=work,
         stop=stop,
         patience=GUIDED_PATIENCE,
+        # Its allocations are whole ones of ``problem`` too; ones above the
+        # best so far are not news, and the solve's reporter keeps the best.
+        progress=progress,
+        bound=bound,
         # With the LP's whole part fixed, chains only reshuffle its split items,
         # and the main search then ended higher on large-0 (10 s, seeds 4-9:
         # 42,337 with them, 42,308 without); a tight GAP needs them (seeds
