@@ -691,6 +691,10 @@ def test_summary_html_and_progress(tiny):
     assert html.startswith("<div>") and "Peak utilisation" in html and "<script" not in html
     assert seen, "progress is reported"
     assert all(b.objective <= a.objective for a, b in itertools.pairwise(seen))
+    # The report ends where the result begins (the final polish and the
+    # bounds finished beside the search included).
+    assert seen[-1].objective == pytest.approx(res.objective["total"])
+    assert seen[-1].bound == pytest.approx(res.bound)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -903,8 +903,12 @@ def _by_search(
             -math.inf if knap is None else knap.best,
         )
 
+    reported = [-math.inf]  # the best bound reported so far
+
     def searched(point: Progress) -> bool | None:
         incumbent[0] = min(incumbent[0], point.objective)
+        if point.bound is not None:
+            reported[0] = max(reported[0], point.bound)
         return progress(point) if progress is not None else None
 
     if lp is not None and lp.optimal and not cancelled():
@@ -1001,6 +1005,11 @@ def _by_search(
         if problem.objective(repaired) < problem.objective(best):
             best = repaired
     best = _polish(problem, best, deadline)
+    final = problem.objective(best)
+    if final < incumbent[0] or best_bound() > reported[0]:
+        # The repair, the polish and the bounds finished beside the search
+        # end the report where the result begins.
+        searched(Progress(0.0, final, best_bound()))
     if wall_limited:
         stats["wall_limited"] = 1
     return _finish(problem, [(best, False)], bound, source, stats)
