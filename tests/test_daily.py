@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -14,6 +15,7 @@ from caseload import scenarios as sc
 from caseload.explain import explain_case, explain_moves
 from caseload.generate import generate_authority, new_referrals
 from caseload.result import evaluate
+from caseload.solvers.base import Progress
 
 W = {"statutory": 1_000_000, "unallocated": 1000, "continuity": 200, "travel": 1, "balance": 0}
 
@@ -168,6 +170,29 @@ def test_a_stop_callback_cancels_a_long_solve_quickly_with_a_checked_allocation(
     elapsed = time.perf_counter() - started
     assert cl.check(inst, result).ok
     assert elapsed < 6.0
+
+
+def test_incremental_solves_report_progress_and_stop_when_asked():
+    data = generate_authority("small", 1)
+    today = sc.with_allocation(
+        cl.Instance.from_dict(data), {c["id"]: c.get("current_worker") for c in data["cases"]}
+    )
+    day = sc.add_cases(today, new_referrals(today, 20, 3))
+    seen: list[Progress] = []
+    result = cl.solve(day, max_moves=10, time_limit=3, threads=2, progress=seen.append)
+    assert seen, "the first solve is reported"
+    assert all(point.bound is None for point in seen)
+    assert all(b.objective < a.objective for a, b in itertools.pairwise(seen))
+    assert seen[-1].objective == pytest.approx(result.objective["total"])
+    asked: list[float] = []
+
+    def enough(point: Progress) -> bool:
+        asked.append(time.perf_counter())
+        return True
+
+    result = cl.solve(day, max_moves=10, time_limit=30, threads=2, progress=enough)
+    assert len(asked) == 1 and time.perf_counter() - asked[0] < 2.0
+    assert cl.check(day, result).ok
 
 
 def test_one_thread_incremental_solves_repeat_exactly():

@@ -65,7 +65,8 @@ def solve(
         Called with each improving solution: a
         :class:`~caseload.solvers.base.Progress` with the seconds since the
         solve began (after compiling the instance), the best objective and
-        the best bound so far; return ``True`` to stop early.
+        the best bound so far; return ``True`` to stop early. With
+        ``max_moves`` the bound is ``None`` (see there).
     log
         Print the solver's search log.
     max_moves
@@ -109,7 +110,7 @@ def solve(
     if max_moves is not None:
         work_budget = work if work is not None or threads > 1 else default_work(time_limit)
         output = _incremental(
-            compiled, max_moves, started + time_limit, seed, threads, stop, work_budget
+            compiled, max_moves, started + time_limit, seed, threads, stop, work_budget, progress
         )
     else:
         output = solve_problem(
@@ -156,6 +157,7 @@ def _incremental(
     threads: int,
     stop: Callable[[], bool] | None,
     work: float | None = None,
+    progress: Callable[[Progress], bool | None] | None = None,
 ) -> SolverOutput:
     """Re-optimise around the current workers (see :mod:`caseload.solvers.incremental`)."""
     from caseload.solvers.incremental import Moves, reoptimise
@@ -181,6 +183,7 @@ def _incremental(
         threads=threads,
         stop=stop,
         work=work,
+        progress=progress,
     )
 
 

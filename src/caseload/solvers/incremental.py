@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from caseload.problem import UNASSIGNED, AssignmentProblem, SideLimit
-from caseload.solvers.base import SolverOutput
+from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.cpsat import solve_cpsat
 from caseload.solvers.greedy import greedy
 from caseload.solvers.lns import STEP_WORK, _Index, sub_problem
@@ -77,6 +77,7 @@ def reoptimise(
     threads: int = 2,
     stop: Callable[[], bool] | None = None,
     work: float | None = None,
+    progress: Callable[[Progress], bool | None] | None = None,
 ) -> SolverOutput:
     """Place new items and move at most ``max_moves`` held ones beyond the forced.
 
@@ -105,6 +106,9 @@ def reoptimise(
         room-making search is charged :data:`~caseload.solvers.lns.STEP_WORK`
         more): with one thread, the same budget gives the same answer on any
         machine, the deadline only guarding.
+    progress
+        Called with the first solve's allocation and each better one after
+        it (no bound: see below); ``True`` ends the steps.
 
     Returns
     -------
@@ -112,6 +116,7 @@ def reoptimise(
         A feasible assignment of the whole problem, without a bound: a bound of
         the restricted problems would not bound the whole one.
     """
+    began = time.perf_counter()
     p = problem
     held = p.incumbent if p.incumbent is not None else np.full(p.num_items, UNASSIGNED)
     # Agents whose limits no longer hold what they hold must shed items: free
@@ -144,11 +149,22 @@ def reoptimise(
         p, free, start, moves, limit, first_deadline, seed, threads, stop, first_work
     )
     stats["first_status"] = status
+    halted = progress is not None and bool(
+        progress(Progress(time.perf_counter() - began, p.objective(best), None))
+    )
     if SideLimit(moves.pair, moves.skip, limit).value(p, best) > limit + 1e-9:
         stats["max_moves_lifted"] = True
-    if max_moves > 0:
+    if max_moves > 0 and not halted:
+
+        def improved(value: float) -> bool:
+            return progress is not None and bool(
+                progress(Progress(time.perf_counter() - began, value, None))
+            )
+
         room_work = None if work is None else 0.5 * work
-        best, steps = _make_room(p, best, moves, limit, deadline, seed, threads, stop, room_work)
+        best, steps = _make_room(
+            p, best, moves, limit, deadline, seed, threads, stop, room_work, improved
+        )
         stats["room_steps"] = steps
     if work is not None and time.perf_counter() >= deadline - 0.05:
         # The clock, not the work budget, ended the search: it may not repeat.
@@ -166,12 +182,14 @@ def _make_room(
     threads: int,
     stop: Callable[[], bool] | None,
     work: float | None = None,
+    improved: Callable[[float], bool] = lambda value: False,
 ) -> tuple[np.ndarray, int]:
     """Large-neighbourhood steps that may move held items, within the budget.
 
     Each step takes a costly left-out item (statutory first, by chance
     weighted by its cost), frees the items of a few agents able to take it,
     and solves that exactly with the moves budget left over by the rest.
+    ``improved`` hears each better objective; ``True`` ends the steps.
     """
     rng = np.random.default_rng(seed)
     index = _Index(p)
@@ -231,6 +249,8 @@ def _make_room(
         within = SideLimit(moves.pair, moves.skip, limit).value(p, candidate) <= limit + 1e-9
         if better < value - 1e-9 * max(1.0, abs(value)) and within and not p.violations(candidate):
             best, value = candidate, better
+            if improved(value):
+                break
     return best, steps
 
 
