@@ -309,7 +309,9 @@ PRICED_SHARE = 0.2
 #: rounding's 765,982 / 545,134 / 565,561. At 10 s, seeds 0-2, interleaved,
 #: share 0.3 -> 0.6 -> 0.8: it finished on medium-0 in 0 / 3 / 3 runs and on
 #: medium-2 in 0 / 1 / 3; mean objectives medium-0 655,050 -> 625,554 ->
-#: 626,615, medium-2 529,075 -> 520,622 -> 492,257.
+#: 626,615, medium-2 529,075 -> 520,622 -> 492,257. On seeds 3-4 the machine
+#: was faster and 0.3 sufficed in 3 of 4 (no difference beyond the noise of
+#: single runs: medium-0 605,551 and 628,686 with the same path taken).
 SETTLE_SHARE = 0.8
 
 #: The LP-guided search ends after this many fruitless sub-problems at the
