@@ -149,21 +149,20 @@ def reoptimise(
         p, free, start, moves, limit, first_deadline, seed, threads, stop, first_work
     )
     stats["first_status"] = status
-    halted = progress is not None and bool(
-        progress(Progress(time.perf_counter() - began, p.objective(best), None))
-    )
+
+    def report(value: float) -> bool:
+        """Tell ``progress`` of an allocation worth ``value``; whether it asks to stop."""
+        return progress is not None and bool(
+            progress(Progress(time.perf_counter() - began, value, None))
+        )
+
+    halted = report(p.objective(best))
     if SideLimit(moves.pair, moves.skip, limit).value(p, best) > limit + 1e-9:
         stats["max_moves_lifted"] = True
     if max_moves > 0 and not halted:
-
-        def improved(value: float) -> bool:
-            return progress is not None and bool(
-                progress(Progress(time.perf_counter() - began, value, None))
-            )
-
         room_work = None if work is None else 0.5 * work
         best, steps = _make_room(
-            p, best, moves, limit, deadline, seed, threads, stop, room_work, improved
+            p, best, moves, limit, deadline, seed, threads, stop, room_work, report
         )
         stats["room_steps"] = steps
     if work is not None and time.perf_counter() >= deadline - 0.05:
