@@ -256,6 +256,33 @@ def test_every_bound_is_below_the_brute_force_optimum(seed: int) -> None:
     assert p.objective(out.assignment) >= best - tol
 
 
+@pytest.mark.parametrize("size", ["small", "medium"])
+def test_the_lp_filled_row_by_row_without_scipy_is_the_same_lp(size: str, monkeypatch) -> None:
+    """SciPy fills GLOP's model in one call; without it the rows go in one by
+    one. Both are the same LP: same value, same bound from its prices."""
+    pytest.importorskip("scipy.sparse")
+    import sys
+
+    from caseload.generate import generate_authority
+    from caseload.solvers.greedy import greedy
+    from caseload.solvers.lagrangian import CapacityLagrangian
+    from caseload.solvers.lp import solve_lp
+
+    p = compile_instance(Instance.from_dict(generate_authority(size, 1))).problem
+    start = greedy(p)
+    answers = [solve_lp(p, deadline=time.perf_counter() + 60, start=start)]
+    monkeypatch.setitem(sys.modules, "scipy.sparse", None)  # importing it fails
+    answers.append(solve_lp(p, deadline=time.perf_counter() + 60, start=start))
+    values, bounds = [], []
+    for lp in answers:
+        assert lp is not None and lp.optimal
+        values.append(float(lp.x @ p.pair_cost))
+        bounds.append(CapacityLagrangian(p).consider(lp.mu, lp.nu))
+    assert values[1] == pytest.approx(values[0], rel=1e-9)
+    assert bounds[1] == pytest.approx(bounds[0], rel=1e-7)
+    assert bounds[0] > 0
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_lagrangian_climb_reaches_the_lp_bound(seed: int) -> None:
     """Without an LP the subgradient climb is the bound: on a small authority
