@@ -19,11 +19,11 @@ from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.result import Result, evaluate, moves_of, unallocated_reasons, worker_rows
 from caseload.solvers.base import Progress, SolverOutput
 from caseload.solvers.greedy import greedy
+from caseload.solvers.lp import LPSolution, solve_lp
 from caseload.solvers.repair import place_urgent
 
 if TYPE_CHECKING:
     from caseload.solvers.lagrangian import CapacityLagrangian
-    from caseload.solvers.lp import LPSolution
     from caseload.solvers.targets import TargetProof
 
 logger = logging.getLogger("caseload")
@@ -701,7 +701,6 @@ def _by_search(
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
     from caseload.solvers.lns import FREE_PER_AGENT, MAX_AGENTS, MOVED_SHARE, improve
-    from caseload.solvers.lp import solve_lp
 
     seed, threads, deadline, budget, plan = (
         run.seed,
@@ -1331,7 +1330,6 @@ def _urgent_fixed(
     ``None`` if no urgent item is split or the second LP does not finish.
     """
     from caseload.solvers.lagrangian import CapacityLagrangian
-    from caseload.solvers.lp import solve_lp
 
     urgent = _urgent_items(p)
     if urgent.all() or not urgent.any():
@@ -1400,7 +1398,6 @@ def _priced_bound(
     """
     from caseload.solvers.knapsack import KnapsackLagrangian
     from caseload.solvers.lagrangian import CapacityLagrangian
-    from caseload.solvers.lp import solve_lp
 
     lp = solve_lp(problem, deadline=deadline, work=work)
     if lp is None:

@@ -19,6 +19,11 @@ from ortools.linear_solver.python import model_builder_helper as mbh
 from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.solvers.base import watch
 
+try:  # the optional extra 'fast'; imported here, not inside a solve's time
+    from scipy.sparse import csr_matrix
+except ImportError:
+    csr_matrix = None
+
 
 @dataclass(frozen=True, eq=False)
 class LPSolution:
@@ -205,10 +210,6 @@ def _model(
     """
     values, columns, starts, num_columns = matrix
     h = mbh.ModelBuilderHelper()
-    try:
-        from scipy.sparse import csr_matrix
-    except ImportError:
-        csr_matrix = None
     if csr_matrix is not None:
         fill: Any = h.fill_model_from_sparse_data  # its stubs misname numpy's types
         sparse = csr_matrix((values, columns, starts), shape=(row_lower.size, num_columns))
