@@ -231,32 +231,34 @@ class KnapsackLagrangian:
         caps = np.array([c for _, c in dims])
         keep = _undominated(profit, sizes[-1], sizes[:-1], caps[:-1])
         pairs, profit, sizes = pairs[keep], profit[keep], sizes[:, keep]
-        table = np.zeros(tuple(int(c) + 1 for c in caps))
+        top = [int(c) for c in caps]
+        needs = sizes.T.tolist()  # Python ints: the loop below is per pair
+        gains = profit.tolist()
+        table = np.zeros(tuple(c + 1 for c in top))
         layers: list[np.ndarray | None] = []
-        for k in range(pairs.size):
-            need = sizes[:, k]
-            if np.any(need > caps):
+        for need, value in zip(needs, gains, strict=True):
+            if any(n > c for n, c in zip(need, top, strict=True)):
                 layers.append(None)
                 continue
-            lower = tuple(slice(0, int(c) + 1 - int(n)) for c, n in zip(caps, need, strict=True))
-            upper = tuple(slice(int(n), None) for n in need)
-            gain = table[lower] + profit[k]
+            lower = tuple(slice(0, c + 1 - n) for c, n in zip(top, need, strict=True))
+            upper = tuple(slice(n, None) for n in need)
+            gain = table[lower] + value
             target = table[upper]
             better = gain > target
             layers.append(better)
             np.copyto(target, gain, where=better)
         # Walk back through the layers to recover the chosen pairs.
         chosen = []
-        at = caps.copy()
+        at = list(top)
         for k in range(pairs.size - 1, -1, -1):
-            better = layers[k]
-            need = sizes[:, k]
-            if better is None or np.any(at < need):
+            better, need = layers[k], needs[k]
+            if better is None or any(a < n for a, n in zip(at, need, strict=True)):
                 continue
-            if better[tuple(int(x) for x in at - need)]:
+            at_before = [a - n for a, n in zip(at, need, strict=True)]
+            if better[tuple(at_before)]:
                 chosen.append(pairs[k])
-                at = at - need
-        return float(table[tuple(int(c) for c in caps)]), np.array(chosen, dtype=np.int64)
+                at = at_before
+        return float(table[tuple(top)]), np.array(chosen, dtype=np.int64)
 
     def pack(
         self, lam: np.ndarray, nu: np.ndarray, deadline: float = math.inf
