@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 import time
 from typing import Any
 
 import numpy as np
 import pytest
 
-from caseload import Instance, Model, solve
+from caseload import Instance, Model, check, solve
 from caseload.compile import compile_instance
 from caseload.problem import AssignmentProblem
 from caseload.result import evaluate
@@ -280,6 +281,65 @@ def test_the_lp_filled_row_by_row_without_scipy_is_the_same_lp(size: str, monkey
     assert values[1] == pytest.approx(values[0], rel=1e-9)
     assert bounds[1] == pytest.approx(bounds[0], rel=1e-7)
     assert bounds[0] > 0
+
+
+def test_cases_of_a_third_of_a_capacity_fill_it_exactly() -> None:
+    """Points no power of ten makes whole (85 / 3) still fill a capacity
+    exactly: three such cases fit a worker of 85, so leaving out the case of
+    priority 2 (2,000) beats leaving out the three (3,000). CP-SAT's rows
+    rounded each case up and the three no longer fitted: it returned 3,000 as
+    proved optimal, with a bound of 3,000 above the optimum."""
+    m = Model("thirds")
+    m.add_locality("a")
+    m.add_case_type("cin", points=4)
+    m.add_worker("w1", base="a", capacity=85)
+    for c in ("c1", "c2", "c3"):
+        m.add_case(c, type="cin", location="a", points=85 / 3)
+    m.add_case("c4", type="cin", location="a", points=60, priority=2)
+    m.set_weights(balance=0)
+    inst = m.data()
+    assert brute_force(inst) == 2000
+    for threads in (1, 2):
+        res = solve(inst, time_limit=5, threads=threads)
+        assert res.objective["total"] == pytest.approx(2000)
+        assert res.status == "optimal" and res.bound == pytest.approx(2000)
+        assert check(inst, res).ok
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_bounds_hold_where_points_are_fractions_of_capacities(seed: int) -> None:
+    """Points of k / m of a capacity (m = 3, 7, 9, 11) can fill a worker
+    exactly; every bound stays at or below the optimum by enumeration, and an
+    allocation called optimal is. (Before CP-SAT's rows gave such points room,
+    seeds 37, 82 and 129 of these 200 failed.)"""
+    rng = random.Random(seed)
+    m = Model(f"fractions-{seed}")
+    m.add_locality("a")
+    m.add_case_type("t", points=1)
+    caps = [rng.choice([85, 10, 1, 7]) for _ in range(rng.randint(1, 2))]
+    for j, cap in enumerate(caps):
+        m.add_worker(f"w{j}", base="a", capacity=cap)
+    parts = rng.choice([3, 7, 9, 11])
+    for i in range(rng.randint(3, 6)):
+        m.add_case(
+            f"c{i}",
+            type="t",
+            location="a",
+            points=rng.randint(1, parts - 1) * rng.choice(caps) / parts,
+            priority=rng.randint(1, 5),
+            group=rng.choice([None, None, "g1", "g2"]),
+        )
+    m.set_weights(balance=rng.choice([0, 1, 50]))
+    inst = m.data()
+    best = brute_force(inst)
+    tol = 1e-7 * max(1.0, best)
+    for threads in (1, 2):
+        res = solve(inst, time_limit=2, threads=threads)
+        assert check(inst, res).ok
+        assert res.bound is not None and res.bound <= best + tol
+        assert res.objective["total"] >= best - tol
+        if res.status == "optimal":
+            assert res.objective["total"] <= best + tol
 
 
 @pytest.mark.parametrize("seed", [1, 2])

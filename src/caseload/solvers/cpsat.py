@@ -2,8 +2,11 @@
 
 CP-SAT needs integers, so costs are scaled by a power of ten ``S`` (exact when
 the data allow it, otherwise rounded *down*, which keeps the proven bound
-valid) and resources by their own powers of ten (rounded so that any integer
-solution is truly feasible). The peak term uses one integer ``z`` in units of
+valid) and resources by their own powers of ten: exact for decimal points;
+for others (a third of a point) a fine scale, uses rounded up and each limit
+given a relative room of ``ROUNDING_ROOM``, so that every solution fits its
+limits within their tolerance and every exact fit is still a solution (where
+the room cannot promise that, CP-SAT's bound is not used). The peak term uses one integer ``z`` in units of
 ``1 / (beta S)`` percent with ``K_a z >= 100 beta S load_a``, so ``z`` over-states
 the peak by less than one unit (more if points are not decimal); the bound is
 corrected by that slack.
@@ -44,6 +47,22 @@ def _scale_for(values: np.ndarray, *, max_abs: float = 2.0**50) -> tuple[float, 
             return s, True
     k = min(_MAX_SCALE_EXP, math.floor(math.log10(max_abs / max(biggest, 1.0))))
     return float(10.0**k), False
+
+
+#: The relative room given to a limit whose uses are not decimals (a third of a
+#: point, say), a tenth of the tolerance the limits are checked with (1e-9).
+ROUNDING_ROOM = 1e-10
+
+
+def _fine_scale(
+    usage: np.ndarray, pair_agent: np.ndarray, num_agents: int, limits: np.ndarray
+) -> float:
+    """A power of ten for uses that no power makes integral: up to 10^12, as
+    long as every agent's row (all its uses, and its limit) stays below 2^52."""
+    row = np.bincount(pair_agent, weights=usage, minlength=num_agents)
+    finite = limits[np.isfinite(limits)]
+    biggest = max(float(row.max(initial=0.0)), float(finite.max(initial=0.0)), 1e-300)
+    return float(10.0 ** min(12, math.floor(math.log10(2.0**52 / biggest))))
 
 
 def _round(values: np.ndarray, how: str) -> np.ndarray:
@@ -233,15 +252,30 @@ def solve_cpsat(
             proto.constraints.add().at_most_one.literals.extend(range(lo, hi))
     by_agent = np.argsort(p.pair_agent, kind="stable")
     agent_start = np.searchsorted(p.pair_agent[by_agent], np.arange(p.num_agents + 1))
+    relaxes = True  # every assignment within the limits is a solution of the model
     for r in range(p.pair_usage.shape[0]):
-        rs, _ = _scale_for(np.concatenate([p.pair_usage[r], p.limits[r]]))
-        use = _round(p.pair_usage[r] * rs, "ceil")
+        rs, exact = _scale_for(np.concatenate([p.pair_usage[r], p.limits[r]]))
+        if exact:
+            use = _round(p.pair_usage[r] * rs, "ceil")
+        else:
+            rs = _fine_scale(p.pair_usage[r], p.pair_agent, p.num_agents, p.limits[r])
+            use = np.ceil(p.pair_usage[r] * rs).astype(np.int64)
         for a in range(p.num_agents):
             limit = p.limits[r, a]
             sel = by_agent[agent_start[a] : agent_start[a + 1]]
             if not math.isfinite(limit) or p.pair_usage[r, sel].sum() <= limit:
                 continue
-            _add_at_most(proto, sel, use[sel], int(_round(np.array([limit * rs]), "floor")[0]))
+            if exact:
+                most = int(_round(np.array([limit * rs]), "floor")[0])
+            else:
+                # Uses rounded up fit within the limit plus a little room, so
+                # every solution fits the limit within its tolerance; each
+                # adds under one unit (two with the float error of scaling),
+                # so where the room holds that for every pair, every exact fit
+                # is still a solution and the bound holds.
+                most = math.floor(limit * rs * (1 + ROUNDING_ROOM))
+                relaxes &= most - limit * rs >= 2 * sel.size + 2
+            _add_at_most(proto, sel, use[sel], most)
 
     if side is not None:
         skip_side = np.where(must, 0.0, side.skip_coef)
@@ -338,7 +372,7 @@ def solve_cpsat(
         assignment = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
         assignment[p.pair_item[values]] = p.pair_agent[values]
     bound = None
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE):
+    if relaxes and status in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE):
         # Rounded costs only go down; z may over-state the peak by `slack` units.
         raw = solver.best_objective_bound if status != cp_model.INFEASIBLE else math.inf
         bound = to_true(raw - slack)
@@ -369,8 +403,8 @@ def solve_cpsat(
         assignment=assignment,
         bound=bound,
         bound_source="cp-sat",
-        proved_optimal=status == cp_model.OPTIMAL and exact_cost,
-        infeasible=status == cp_model.INFEASIBLE,
+        proved_optimal=status == cp_model.OPTIMAL and exact_cost and relaxes,
+        infeasible=status == cp_model.INFEASIBLE and relaxes,
         statistics={
             "cp_sat_status": solver.status_name(status),
             "cost_scale": scale,
