@@ -6,7 +6,9 @@ valid) and resources by their own powers of ten: exact for decimal points;
 for others (a third of a point) a fine scale, uses rounded up and each limit
 given a relative room of ``ROUNDING_ROOM``, so that every solution fits its
 limits within their tolerance and every exact fit is still a solution (where
-the room cannot promise that, CP-SAT's bound is not used). The peak term uses one integer ``z`` in units of
+the room cannot promise that, CP-SAT's bound is not used).
+
+The peak term uses one integer ``z`` in units of
 ``1 / (beta S)`` percent with ``K_a z >= 100 beta S load_a``, so ``z`` over-states
 the peak by less than one unit (more if points are not decimal); the bound is
 corrected by that slack.
