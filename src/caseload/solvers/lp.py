@@ -133,13 +133,19 @@ def solve_lp(
     col = np.concatenate([b[0] for b in blocks])
     coef = np.concatenate([b[1] for b in blocks])
     row_of = np.concatenate([b[2] for b in blocks])
-    # a x with x = 1 - y is a - a y: the row's bounds move by a.
-    moved = np.bincount(row_of, weights=np.where(flipped[col], coef, 0.0), minlength=rows)
+    order = np.lexsort((col, row_of))
+    col, coef = col[order], coef[order]
+    indptr = np.searchsorted(row_of[order], np.arange(rows + 1))
+    # a x with x = 1 - y is a - a y: the row's bounds move by a. Summed row by
+    # row as numpy sums them, so that the bounds, and GLOP's path, are to the
+    # last bit those of a model built row by row.
+    moved = np.zeros(rows)
+    for k in np.unique(np.searchsorted(indptr, np.flatnonzero(flipped[col]), "right") - 1):
+        row = slice(indptr[k], indptr[k + 1])
+        moved[k] = float(coef[row][flipped[col[row]]].sum())
     lower = np.concatenate(lowers) - moved
     upper = np.concatenate(uppers) - moved
     coef = coef * sign[col]
-    order = np.lexsort((col, row_of))
-    indptr = np.searchsorted(row_of[order], np.arange(rows + 1))
     h = _model(
         deadline,
         cancelled,
@@ -148,7 +154,7 @@ def solve_lp(
         objective,
         lower,
         upper,
-        (coef[order], col[order], indptr, n + 1),
+        (coef, col, indptr, n + 1),
     )
     if h is None:
         return None
