@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -81,6 +82,23 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert run("solve", str(tmp_path / "missing.json"), "-o", "x.json").returncode == 2
     assert run("solve", str(DATA / "tiny.json"), "-o", "-", "--time-limit", "0").returncode == 2
     assert run("frobnicate").returncode == 2
+    # NaN passed "> 0" unnoticed and the solve never ended (an independent audit).
+    for limit in ("nan", "inf", "-inf"):
+        out = tmp_path / f"limit-{limit}.json"
+        proc = run("solve", str(DATA / "tiny.json"), "-o", str(out), "--time-limit", limit)
+        assert proc.returncode == 2 and "--time-limit" in proc.stderr
+        assert not out.exists()
+
+
+def test_solve_refuses_a_time_limit_that_would_never_end() -> None:
+    from caseload import read_instance, solve
+
+    inst = read_instance(DATA / "tiny.json")
+    for limit in (math.nan, math.inf, 0.0, -1.0):
+        with pytest.raises(ValueError, match="time_limit"):
+            solve(inst, time_limit=limit)
+    with pytest.raises(ValueError, match="threads"):
+        solve(inst, time_limit=1, threads=0)
 
 
 def test_same_seed_one_thread_same_output(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -142,8 +143,8 @@ def _read_instance(path: str) -> Any:
 
 
 def _check_limits(args: argparse.Namespace) -> None:
-    if args.time_limit <= 0:
-        raise _UsageError(f"--time-limit must be > 0, got {args.time_limit}")
+    if not math.isfinite(args.time_limit) or args.time_limit <= 0:
+        raise _UsageError(f"--time-limit must be a finite number > 0, got {args.time_limit}")
     if args.threads < 1:
         raise _UsageError(f"--threads must be >= 1, got {args.threads}")
     if getattr(args, "max_moves", None) is not None and args.max_moves < 0:

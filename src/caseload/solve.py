@@ -96,8 +96,18 @@ def solve(
     Result
         Always an allocation that satisfies every hard constraint: at worst the
         greedy one, which itself starts from the pinned closure.
+
+    Raises
+    ------
+    ValueError
+        If ``time_limit`` is not a finite number above zero (NaN would never
+        end) or ``threads`` is below one.
     """
     started = time.perf_counter()
+    if not (math.isfinite(time_limit) and time_limit > 0):
+        raise ValueError(f"time_limit must be a finite number of seconds > 0, got {time_limit}")
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     compiled = compile_instance(instance)
     problem = compiled.problem
     logger.debug(
