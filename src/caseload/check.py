@@ -147,7 +147,7 @@ def _objective(world: _World, assignment: Mapping[str, str | None]) -> dict[str,
         terms["travel"] += world.visits(c) * world.travel(w, c)
         load[wid] += world.points(c)
     utils = [
-        100.0 * load[k] / float(w["capacity"])
+        100.0 * (load[k] / float(w["capacity"]))
         for k, w in world.workers.items()
         if w["capacity"] > 0
     ]

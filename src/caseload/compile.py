@@ -18,6 +18,7 @@ Python loop over pairs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,6 +46,9 @@ class Compiled:
         Travel matrix between localities (see :func:`caseload.travel.travel_matrix`).
     eligible
         ``bool[C, W]``: per-case eligibility.
+    points_scale
+        The problem's points (usage and limits) are the instance's times this:
+        1, or a power of two below it for points near the largest floats.
     """
 
     instance: Instance
@@ -52,6 +56,7 @@ class Compiled:
     item_of_case: np.ndarray
     minutes: np.ndarray
     eligible: np.ndarray
+    points_scale: float = 1.0
 
     def case_assignment(self, assignment: np.ndarray) -> dict[str, str | None]:
         """Case id -> worker id (or ``None``) from an agent per item."""
@@ -87,6 +92,10 @@ class Compiled:
         return out
 
 
+#: Points and capacities above this are scaled down by a power of two.
+_LARGEST_POINTS = 2.0**40
+
+
 def compile_instance(instance: Instance) -> Compiled:
     """Build the core problem of ``instance``."""
     cases, workers = instance.cases, instance.workers
@@ -116,6 +125,15 @@ def compile_instance(instance: Instance) -> Compiled:
     where = np.array([loc[c.location] for c in cases], dtype=np.int64)
     visits = np.array([instance.visits(c) for c in cases], dtype=float)
     points = np.array([instance.points(c) for c in cases], dtype=float)
+    capacity = np.array([w.capacity for w in workers], dtype=float)
+    # Points and capacities near the largest floats (valid, if absurd) would
+    # overflow when summed: both are scaled by one power of two, exactly, which
+    # changes no fit and no utilisation.
+    largest = max(float(points.max(initial=0.0)), float(capacity.max(initial=0.0)))
+    shrink = 1.0
+    if largest > _LARGEST_POINTS:
+        shrink = 2.0 ** -math.ceil(math.log2(largest / _LARGEST_POINTS))
+        points, capacity = points * shrink, capacity * shrink
     statutory = np.array([instance.statutory(c) for c in cases], dtype=float)
     priority = np.array([c.priority for c in cases], dtype=float)
     current = np.array([widx.get(c.current_worker or "", -1) for c in cases], dtype=np.int64)
@@ -167,9 +185,13 @@ def compile_instance(instance: Instance) -> Compiled:
     pair_cost = weights.travel * travel + weights.continuity * continuity
     usage = np.vstack([per_item(points)[pair_item], size[pair_item], size[pair_item] - keep])
 
-    capacity = np.array([w.capacity for w in workers], dtype=float)
-    max_cases = np.array([np.inf if w.max_cases is None else w.max_cases for w in workers])
-    max_new = np.array([np.inf if w.max_new_cases is None else w.max_new_cases for w in workers])
+    # float: a limit of 10^20 cases is valid, and no 64-bit integer holds it.
+    max_cases = np.array(
+        [np.inf if w.max_cases is None else w.max_cases for w in workers], dtype=float
+    )
+    max_new = np.array(
+        [np.inf if w.max_new_cases is None else w.max_new_cases for w in workers], dtype=float
+    )
     skip = (
         weights.statutory * per_item(statutory)
         + weights.unallocated * per_item(priority)
@@ -203,4 +225,4 @@ def compile_instance(instance: Instance) -> Compiled:
         resource_names=("points", "cases", "new cases"),
         incumbent=incumbent,
     )
-    return Compiled(instance, problem, item_of_case, minutes, eligible)
+    return Compiled(instance, problem, item_of_case, minutes, eligible, shrink)

@@ -201,7 +201,7 @@ class _Picture:
         counted = self.capacity > 0
         if not counted.any():
             return 0.0
-        return float(np.max(100.0 * points[counted] / self.capacity[counted]))
+        return float(np.max(100.0 * (points[counted] / self.capacity[counted])))
 
     def option(self, cases: list[str], worker: str | None) -> Option:
         """The change if ``cases`` (a whole group) went to ``worker``."""

@@ -131,7 +131,7 @@ def evaluate(instance: Instance, assignment: dict[str, str | None]) -> dict[str,
         w = workers[worker]
         terms["travel"] += instance.visits(case) * float(minutes[loc[w.base], loc[case.location]])
         load[worker] += instance.points(case)
-    peaks = [100.0 * load[w.id] / w.capacity for w in instance.workers if w.capacity > 0]
+    peaks = [100.0 * (load[w.id] / w.capacity) for w in instance.workers if w.capacity > 0]
     terms["balance"] = max(peaks, default=0.0)
     weights = instance.weights.as_dict()
     return {"total": sum(weights[t] * terms[t] for t in TERMS), **terms}

@@ -216,7 +216,9 @@ def _prices(instance: Instance, seconds: float, result: Result) -> np.ndarray:
     )
     if lp is None:
         return np.zeros((3, len(instance.workers)))
-    return lp.mu
+    mu = lp.mu.copy()
+    mu[0] *= compiled.points_scale  # per point of the instance
+    return mu
 
 
 def _half_fte(worker: Any, fte: float) -> tuple[float, int | None]:

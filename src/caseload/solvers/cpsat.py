@@ -300,10 +300,13 @@ def solve_cpsat(
             sel = by_agent[agent_start[a] : agent_start[a + 1]]
             if sel.size == 0 or not np.any(use0[sel] > 0):
                 continue
-            if not 1.0 <= p.peak_capacity[a] * ps <= 2.0**50:
-                # Capacities beyond 64-bit arithmetic at this scale (absurd
-                # data): leaving the row out can only lower z, so the bound
-                # stays valid; the reported peak is recomputed exactly anyway.
+            if (
+                not 1.0 <= p.peak_capacity[a] * ps <= 2.0**50
+                or 100.0 * units * float(use0[sel].sum()) > 2.0**58
+            ):
+                # Capacities or loads beyond 64-bit arithmetic at this scale
+                # (absurd data): leaving the row out can only lower z, so the
+                # bound stays valid; the reported peak is recomputed exactly anyway.
                 continue
             cap = int(_round(np.array([p.peak_capacity[a] * ps]), "ceil")[0])
             lhs = _round(100.0 * units * use0[sel], "ceil")

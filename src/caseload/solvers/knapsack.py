@@ -218,14 +218,17 @@ class KnapsackLagrangian:
             if math.isfinite(limit[r]) and total[r] > limit[r]
         ]
         cells = math.prod(cap + 1 for _, cap in counts)
-        grid = self.grid
+        grid: float = self.grid
         while True:
             pts = np.floor(use[0] * grid + 1e-9).astype(np.int64)
             room = limit[0] * grid if math.isfinite(limit[0]) else math.inf
             q_cap = int(min(math.floor(room + 1e-9), pts.sum()))
-            if cells * (q_cap + 1) <= MAX_CELLS or grid == 1:
+            if cells * (q_cap + 1) <= MAX_CELLS or q_cap == 0:
                 break
-            grid = max(1, grid // 2)
+            # Below one, a unit of the table is several points: capacities of
+            # thousands of points (minutes, say) would otherwise ask for tables
+            # of gigabytes. Rounded down, uses still give a bound.
+            grid = grid // 2 if grid > 1 else grid / 2
         dims = [*counts, (pts, q_cap)]
         sizes = np.stack([d for d, _ in dims])  # [axis, pair]
         caps = np.array([c for _, c in dims])
