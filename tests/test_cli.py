@@ -134,10 +134,15 @@ def test_time_limit_is_respected(tmp_path: Path) -> None:
 @pytest.mark.skipif(
     not __import__("os").environ.get("CASELOAD_LONG"), reason="long profile: CASELOAD_LONG=1"
 )
-@pytest.mark.parametrize(("size", "limit"), [("large", 10), ("county", 30)])
-def test_time_limit_on_every_size(tmp_path: Path, size: str, limit: int) -> None:
+@pytest.mark.parametrize(
+    ("size", "seed", "limit"),
+    # County-3's greedy leaves statutory cases out: given 2 s and 5 s it ran to
+    # 6.5 s and 9.1 s after reading (an independent audit), repairing them.
+    [("large", 0, 10), ("county", 0, 30), ("county", 3, 2), ("county", 3, 5)],
+)
+def test_time_limit_on_every_size(tmp_path: Path, size: str, seed: int, limit: int) -> None:
     inst = tmp_path / "i.json"
-    assert main(["generate", "--size", size, "--seed", "0", "-o", str(inst)]) == 0
+    assert main(["generate", "--size", size, "--seed", str(seed), "-o", str(inst)]) == 0
     out = tmp_path / "r.json"
     started = time.perf_counter()
     proc = run("solve", str(inst), "-o", str(out), "--time-limit", str(limit))
