@@ -477,7 +477,7 @@ def solve_problem(
     if start_ok and time.perf_counter() >= deadline:
         # Compiling and the greedy took the time (a county given 2 s): anything
         # more would only overrun the limit.
-        stats["wall_limited"] = True
+        stats["wall_limited"] = 1
         return _finish(problem, [(start, False)], None, "none", stats)
     run = _Run(seed, threads, deadline, budget, progress, stop, plan)
     if strategy == "lns" and not start_ok:

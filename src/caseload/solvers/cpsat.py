@@ -106,7 +106,6 @@ class _Model(cp_model.CpModel):
 #: Every pair's variable: a 0-1 variable, copied into each model.
 _BOOLEAN_VAR = cp_model_helper.IntegerVariableProto()
 _BOOLEAN_VAR.domain.extend([0, 1])
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 def _add_at_most(
@@ -117,7 +116,7 @@ def _add_at_most(
     row = proto.constraints.add().linear
     row.vars.extend(variables[nonzero].tolist())
     row.coeffs.extend(coefs[nonzero].tolist())
-    row.domain.extend([_INT_MIN, most])
+    row.domain.extend([cp_model.INT_MIN, most])
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
@@ -323,7 +322,7 @@ def solve_cpsat(
             row = proto.constraints.add().linear
             row.vars.extend([*sel[nonzero].tolist(), z.index])
             row.coeffs.extend([*(-lhs[nonzero]).tolist(), cap])
-            row.domain.extend([0, _INT_MAX])
+            row.domain.extend([0, cp_model.INT_MAX])
     # The objective and hints go straight into the model's proto: through the
     # expression API they cost a Python call per pair, which dominates
     # building a model that solves in a fraction of a second.
