@@ -185,7 +185,7 @@ def solve_authority(case: Case, out_dir: Path | None = None) -> dict[str, Any]:
     output = solve_problem(
         compiled.problem,
         time_limit=WALL_STRETCH * case.budget,
-        work=default_work(case.budget),
+        work=default_work(case.budget, compiled.problem.num_pairs),
         seed=case.seed,
         threads=1,
     )

@@ -283,6 +283,38 @@ def test_the_lp_filled_row_by_row_without_scipy_is_the_same_lp(size: str, monkey
     assert bounds[0] > 0
 
 
+def test_one_thread_skips_an_lp_it_could_not_finish_and_still_repeats() -> None:
+    """One thread with too little work for the LP (its estimate above its
+    share): the smoothed ascent stands in. The run still repeats exactly, its
+    bound is valid and no better placed start is lost to it."""
+    from caseload.generate import generate_authority
+    from caseload.solve import LP_SHARE, _lp_work, solve_problem
+    from caseload.solvers.greedy import greedy
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    work = 0.9 * _lp_work(p, greedy(p)) / LP_SHARE
+    runs = [
+        solve_problem(p, time_limit=60, threads=1, seed=4, work=work, strategy="lns")
+        for _ in range(2)
+    ]
+    first, second = runs
+    assert first.statistics.get("lp_skipped") is True
+    assert first.assignment is not None and second.assignment is not None
+    assert np.array_equal(first.assignment, second.assignment)
+    assert first.bound == second.bound
+    assert not p.violations(first.assignment)
+    value = p.objective(first.assignment)
+    assert first.bound is not None and first.bound <= value + 1e-6
+    # The smoothed prices bound better than leaving every price at zero.
+    from caseload.solvers.lagrangian import CapacityLagrangian
+
+    zero = CapacityLagrangian(p)
+    assert first.bound > zero.consider(zero.mu, zero.nu)
+    # With work enough for the LP it is not skipped.
+    enough = solve_problem(p, time_limit=60, threads=1, seed=4, work=20 * work, strategy="lns")
+    assert "lp_skipped" not in enough.statistics
+
+
 def test_cases_of_a_third_of_a_capacity_fill_it_exactly() -> None:
     """Points no power of ten makes whole (85 / 3) still fill a capacity
     exactly: three such cases fit a worker of 85, so leaving out the case of

@@ -35,6 +35,16 @@ _RESERVE = 0.5
 #: building models in Python), kept out of its work budget.
 _OVERHEAD = 0.5
 
+#: Seconds per pair of a one-thread solve's Python work outside the deterministic
+#: time: on medium-1 (56,699 pairs) given 5 s, on a slow machine, compiling,
+#: the statutory repair's model loads, the priced start and the polish took
+#: 1.3 s, and runs cut by the clock differed.
+PY_SECONDS_PER_PAIR = 2e-5
+
+#: The least one-thread work for placing the statutory cases first (medium-1
+#: given 3 s needs about 0.08 units to place them all).
+URGENT_MIN_WORK = 0.1
+
 #: Seconds per item to explain and write the result, kept back where they pass
 #: :data:`_RESERVE`: a county's 15,000 cases took 0.7-0.9 s.
 _RESULT_SECONDS_PER_ITEM = 6e-5
@@ -122,7 +132,9 @@ def solve(
         time.perf_counter() - started,
     )
     if max_moves is not None:
-        work_budget = work if work is not None or threads > 1 else default_work(time_limit)
+        work_budget = (
+            work if work is not None or threads > 1 else default_work(time_limit, problem.num_pairs)
+        )
         output = _incremental(
             compiled, max_moves, started + time_limit, seed, threads, stop, work_budget, progress
         )
@@ -140,7 +152,9 @@ def solve(
             else compiled.item_assignment(start.allocation if isinstance(start, Result) else start),
             # From the time limit as given, not what compiling left of it, so
             # that one-thread runs repeat exactly.
-            work=work if work is not None or threads > 1 else default_work(time_limit),
+            work=work
+            if work is not None or threads > 1
+            else default_work(time_limit, problem.num_pairs),
         )
     assert output.assignment is not None  # a valid instance always has one
     result = build_result(compiled, output, time.perf_counter() - started)
@@ -205,6 +219,21 @@ def _incremental(
 #: that the deterministic limit, not the clock, ends the search on most machines.
 DETERMINISTIC_SHARE = 0.3
 
+#: The LP's share of a one-thread plan (GLOP's deterministic time).
+LP_SHARE = 0.8
+
+#: One thread, where the LP would not finish in its share (see
+#: :func:`_lp_work`): the smoothed ascent's share of the plan instead, and the
+#: main search's. Medium-0/1 given 10 s, seed 0, on a slow machine: the LP
+#: cut by its share and the search by the clock, 947,010 / 667,423 (bounds
+#: 125,131 / 415,975), runs differing; this 655,188 / 469,803 (bounds 547,994
+#: / 401,933) and medium-2 501,620 (431,747), in 5.8-7.0 s.
+SKIPPED_LP_SMOOTH_SHARE = 0.35
+SKIPPED_LP_SEARCH_SHARE = 0.4
+#: Pairs the smoothed ascent sums over per unit of one-thread work on a city
+#: authority (about 1.4e7 a second on medium-1 on a slow machine).
+CITY_PAIRS_PER_WORK = 4e7
+
 #: Rough cost of building and solving the LP, per pair (measured: about 1 s
 #: for 70,000 pairs, 4 s for 240,000 on one core).
 LP_SECONDS_PER_PAIR = 2e-5
@@ -217,6 +246,24 @@ LP_LINEAR_PAIRS = 250_000
 def _lp_seconds(pairs: int) -> float:
     """Estimated wall time of the LP relaxation on one core."""
     return pairs * LP_SECONDS_PER_PAIR * max(1.0, pairs / LP_LINEAR_PAIRS) ** 2
+
+
+#: GLOP's deterministic time to finish the LP from a start, per pair and per
+#: pair of the items the start leaves out (their pairs, about
+#: ``pairs / items`` each, are where the simplex pivots). Fitted on the LP's
+#: need (bisected to 0.1 units) from the greedy start: small-0/1 0.06 / 0.12,
+#: medium-0/1/2 3.00 / 2.25 / 3.62 (385-473 items out), large-0/1/2 0.50 /
+#: 0.50 / 0.38 (2-12 out); the estimate is within about 30% of each.
+LP_WORK_PER_PAIR = 3e-6
+LP_WORK_PER_OUT_PAIR = 2e-4
+
+
+def _lp_work(problem: AssignmentProblem, start: np.ndarray | None) -> float:
+    """Estimated deterministic work for GLOP to finish the LP from ``start``."""
+    options = np.diff(problem.item_start) > 0
+    out = int(np.sum(options if start is None else options & (start == UNASSIGNED)))
+    per_item = problem.num_pairs / max(1, problem.num_items)
+    return LP_WORK_PER_PAIR * problem.num_pairs + LP_WORK_PER_OUT_PAIR * out * per_item
 
 
 #: Above this many pairs large-neighbourhood search over exact sub-problems
@@ -372,14 +419,19 @@ SMOOTHED_MAX_AGENTS = 10
 SMOOTHED_MOVED_SHARE = 0.4
 
 
-def default_work(time_limit: float) -> float:
-    """The deterministic budget of a one-thread solve given ``time_limit`` seconds.
+def default_work(time_limit: float, pairs: int = 0) -> float:
+    """The deterministic budget of a one-thread solve of ``pairs`` pairs given
+    ``time_limit`` seconds.
 
     Set so that the whole search ends well inside the limit on a two-core CI
     machine (measured on a loaded one: about 80% of a 10 s limit on a city
-    authority), leaving the clock as a guard that should never fire.
+    authority), leaving the clock as a guard that should never fire. The
+    Python work of the phases (building models, the statutory repair's model
+    loads, the roundings) is not in the deterministic time; it grows with the
+    pairs (:data:`PY_SECONDS_PER_PAIR`) and comes off the time first.
     """
-    return DETERMINISTIC_SHARE * max(0.0, time_limit - _reserve(time_limit) - _OVERHEAD)
+    spare = time_limit - _reserve(time_limit) - _OVERHEAD - PY_SECONDS_PER_PAIR * pairs
+    return DETERMINISTIC_SHARE * max(0.0, spare)
 
 
 def _reserve(time_limit: float, items: int = 0) -> float:
@@ -441,6 +493,8 @@ def solve_problem(
         asked = stop
         stop = halted.is_set if asked is None else (lambda: halted.is_set() or asked())
     # One thread: the whole budget in deterministic work, fixed whatever the clock says.
+    # (:func:`solve` plans for an authority's pairs; a bare core problem, a
+    # GAP's, has no statutory phase, whose model loads the pairs' charge is for.)
     plan = None if threads > 1 else (work if work is not None else default_work(time_limit))
     automatic = strategy == "auto"
     if automatic:
@@ -704,11 +758,15 @@ def _by_search(
     """Statutory first, the LP and its bounds, then large-neighbourhood search.
 
     ``run.plan`` (one thread) is the deterministic work of the whole search:
-    statutory-first search 15%, the LP up to 80% (in GLOP's units: the LP's
-    prices give the bound and its rounding the start, so it gets the largest
-    share; a city authority's LP needs about 4.5 units, and stops when done), the
+    statutory-first search 15% (at least :data:`URGENT_MIN_WORK`), the LP up
+    to 80% (in GLOP's units: the LP's prices give the bound and its rounding
+    the start, so it gets the largest share; a city authority's LP needs about
+    2-4 units from the statutory-first start, and stops when done), the
     LP-guided search 10%, the main search 20% (45% without an LP); the bounds
-    and the final polish run to completion.
+    and the final polish run to completion. Where the LP would not finish in
+    its share (:func:`_lp_work`), the smoothed ascent and the search from its
+    priced start take :data:`SKIPPED_LP_SMOOTH_SHARE` and
+    :data:`SKIPPED_LP_SEARCH_SHARE` instead.
 
     With ``lp_from_start`` the simplex begins at the statutory-first
     allocation rather than with every item left out (see
@@ -747,7 +805,8 @@ def _by_search(
         # to a second (medium-1 needs 0.44 s; a fifth of 1.5 s fell short).
         max(0.2 * budget, min(0.6 * budget, 1.0)),
         cancelled,
-        work=None if plan is None else 0.15 * plan,
+        # At least URGENT_MIN_WORK: at short limits placing them matters most.
+        work=None if plan is None else max(0.15 * plan, URGENT_MIN_WORK),
     )
     stats["urgent_first_objective"] = problem.objective(start)
     # The best objective so far, for the knapsack climb's step sizes.
@@ -780,6 +839,14 @@ def _by_search(
         # search beside it ended at 208,148; without it, 185,152.
         use_lp = _lp_seconds(problem.num_pairs) < 0.75 * left
     lp_start = start if lp_from_start or tight_lag is not None else None
+    lp_skipped = False
+    if plan is not None and not tight and _lp_work(problem, lp_start) > LP_SHARE * plan:
+        # One thread: an LP that would not finish in its share only takes the
+        # search's time (and on a slow machine runs the plan into the clock,
+        # whose cut makes runs differ). Medium-0 given 10 s: GLOP stopped at
+        # its 2.2 units (3.0 needed) after 4.7 s, and the search was cut.
+        use_lp, lp_skipped = False, True
+        stats["lp_skipped"] = True
     smoothed: CapacityLagrangian | None = None
     if tight_lag is not None and not use_lp:
         # Its prices stand in for the LP's, as on a county.
@@ -800,6 +867,19 @@ def _by_search(
             grace=SMOOTH_GRACE * left,
             stop=cancelled,
             threads=threads,
+        )
+        lp = None
+    elif lp_skipped and plan is not None:
+        # The smoothed ascent instead, in work: its bound is near the LP's
+        # (medium-0 given 10 s: 550,256 against the LP's 555,894) and its
+        # prices give the start, in a fraction of the LP's time.
+        smoothed = CapacityLagrangian(problem)
+        smoothed.consider(smoothed.mu, smoothed.nu)
+        smoothed.smooth_ascent(
+            seconds=max(0.0, deadline - time.perf_counter()),
+            stop=cancelled,
+            threads=threads,
+            pair_budget=SKIPPED_LP_SMOOTH_SHARE * plan * CITY_PAIRS_PER_WORK,
         )
         lp = None
     elif not use_lp:
@@ -832,7 +912,9 @@ def _by_search(
                 lp = None
                 stats["lp_abandoned"] = True
     else:
-        lp = solve_lp(problem, deadline=deadline, stop=cancelled, work=0.8 * plan, start=lp_start)
+        lp = solve_lp(
+            problem, deadline=deadline, stop=cancelled, work=LP_SHARE * plan, start=lp_start
+        )
         wall_limited |= time.perf_counter() >= deadline
 
     bound, source = -math.inf if tight_lag is None else tight_lag.best, "lagrangian"
@@ -848,8 +930,11 @@ def _by_search(
             # Its statutory cases without room (one or two on a county) the
             # search places within a second or so; should it not, the search
             # from the statutory-first start stands.
-            fallback, start = start, _priced_start(problem, smoothed)
-            stats["priced_objective"] = problem.objective(start)
+            # Without the LP (one thread) the statutory cases are settled at
+            # the prices first; a county's search places them better itself.
+            priced = _priced_start(problem, smoothed, settle=lp_skipped)
+            stats["priced_objective"] = problem.objective(priced)
+            fallback, start = start, priced
     elif lp is not None:
         lp_bound = lag.consider(lp.mu, lp.nu)
         if lp_bound >= bound:
@@ -1004,7 +1089,7 @@ def _by_search(
         view = _priced_pairs(problem, smoothed.guide_mu, smoothed.best_nu, start)
 
     # The search after the smoothed ascent (a county) has its own neighbourhoods.
-    county = smoothed is not None and tight_lag is None
+    county = smoothed is not None and tight_lag is None and not lp_skipped
     best, more = improve(
         problem,
         start,
@@ -1013,7 +1098,10 @@ def _by_search(
         threads=threads,
         progress=searched,
         bound=best_bound,
-        work=None if plan is None else _search_share(problem, lp, smoothed) * plan,
+        work=None
+        if plan is None
+        else (SKIPPED_LP_SEARCH_SHARE if lp_skipped else _search_share(problem, lp, smoothed))
+        * plan,
         stop=cancelled,
         view=view,
         free_per_agent=SMOOTHED_FREE_PER_AGENT if county else FREE_PER_AGENT,
@@ -1285,20 +1373,31 @@ def _tight_prices(
     return lag
 
 
-def _priced_start(problem: AssignmentProblem, lag: CapacityLagrangian) -> np.ndarray:
+def _priced_start(
+    problem: AssignmentProblem, lag: CapacityLagrangian, settle: bool = False
+) -> np.ndarray:
     """Each item on its cheapest pair at the Lagrangian's guiding prices where it fits,
     most costly to leave out first, then the greedy.
 
     Where the prices are near the LP's, an item's cheapest pair is mostly where
-    the LP puts it, so this is a whole-problem start without the LP.
+    the LP puts it, so this is a whole-problem start without the LP. With
+    ``settle`` the statutory items whose cheapest pair is full take their next
+    cheapest with room (at the prices) before the other items are placed.
     """
     p = problem
     _, chosen = lag.evaluate(lag.guide_mu, np.zeros(p.num_agents))
     urgency = np.where(np.isfinite(p.skip_cost), p.skip_cost, np.inf)
     loads = np.zeros_like(p.limits)
     partial = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
-    for item in np.argsort(-urgency, kind="stable").tolist():
-        if chosen[item] >= 0:
+    order = np.argsort(-urgency, kind="stable").tolist()
+    if settle:
+        reduced = lag.reduced(lag.guide_mu, np.zeros(p.num_agents))
+        urgent = np.flatnonzero(_urgent_items(p))
+        for item in urgent[np.argsort(-urgency[urgent], kind="stable")].tolist():
+            pairs = np.arange(p.item_start[item], p.item_start[item + 1])
+            partial[item] = _first_fit(p, loads, pairs[np.argsort(reduced[pairs], kind="stable")])
+    for item in order:
+        if chosen[item] >= 0 and partial[item] == UNASSIGNED:
             partial[item] = _first_fit(p, loads, chosen[item : item + 1])
     return greedy(p, partial)
 
