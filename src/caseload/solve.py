@@ -40,6 +40,9 @@ _OVERHEAD = 0.5
 #: the statutory repair's model loads, the priced start and the polish took
 #: 1.3 s, and runs cut by the clock differed.
 PY_SECONDS_PER_PAIR = 2e-5
+#: ... but at most this share of the time (a county's 1.5 million pairs would
+#: otherwise leave no work at all at 30 s).
+PY_MAX_SHARE = 0.5
 
 #: The least one-thread work for placing the statutory cases first (medium-1
 #: given 3 s needs about 0.08 units to place them all).
@@ -233,6 +236,17 @@ SKIPPED_LP_SEARCH_SHARE = 0.4
 #: Pairs the smoothed ascent sums over per unit of one-thread work on a city
 #: authority (about 1.4e7 a second on medium-1 on a slow machine).
 CITY_PAIRS_PER_WORK = 4e7
+
+#: Two threads: the LP is not started where its estimated work
+#: (:func:`_lp_work`) passes this many units per second of the time limit.
+#: Medium-0/1/2 given 10 s, seeds 0-2, on a slow machine, with the LP
+#: 746,892 / 672,046 / 743,138, 478,338 / 514,448 / 517,796, 581,045 /
+#: 590,293 / 548,836; without it (the smoothed ascent, its settled priced
+#: start, the statutory repair) 607,294 / 616,298 / 614,042, 447,443 / 448,954 /
+#: 448,602, 472,613 / 470,373 / 474,349. At 30 s, seed 0, the objectives were
+#: within 1.2% either way but the LP's bounds 2-3% higher, so it keeps the LP
+#: (medium's LPs are estimated at 2.5-3.6 units, large ones' at 0.4-0.6).
+LP_WORK_PER_SECOND = 0.15
 
 #: Rough cost of building and solving the LP, per pair (measured: about 1 s
 #: for 70,000 pairs, 4 s for 240,000 on one core).
@@ -430,8 +444,9 @@ def default_work(time_limit: float, pairs: int = 0) -> float:
     loads, the roundings) is not in the deterministic time; it grows with the
     pairs (:data:`PY_SECONDS_PER_PAIR`) and comes off the time first.
     """
-    spare = time_limit - _reserve(time_limit) - _OVERHEAD - PY_SECONDS_PER_PAIR * pairs
-    return DETERMINISTIC_SHARE * max(0.0, spare)
+    spare = time_limit - _reserve(time_limit) - _OVERHEAD
+    python = min(PY_SECONDS_PER_PAIR * pairs, PY_MAX_SHARE * spare)
+    return DETERMINISTIC_SHARE * max(0.0, spare - python)
 
 
 def _reserve(time_limit: float, items: int = 0) -> float:
@@ -840,19 +855,33 @@ def _by_search(
         use_lp = _lp_seconds(problem.num_pairs) < 0.75 * left
     lp_start = start if lp_from_start or tight_lag is not None else None
     lp_skipped = False
-    if plan is not None and not tight and _lp_work(problem, lp_start) > LP_SHARE * plan:
-        # One thread: an LP that would not finish in its share only takes the
-        # search's time (and on a slow machine runs the plan into the clock,
-        # whose cut makes runs differ). Medium-0 given 10 s: GLOP stopped at
-        # its 2.2 units (3.0 needed) after 4.7 s, and the search was cut.
-        use_lp, lp_skipped = False, True
-        stats["lp_skipped"] = True
+    if use_lp and not tight:
+        need = _lp_work(problem, lp_start)
+        if plan is not None:
+            # One thread: an LP that would not finish in its share only takes
+            # the search's work (and on a slow machine runs the plan into the
+            # clock, whose cut makes runs differ). Medium-0 given 10 s: GLOP
+            # stopped at its 2.2 units (3.0 needed) after 4.7 s, and the
+            # search was cut.
+            lp_skipped = need > LP_SHARE * plan
+        else:
+            # Two threads: an LP that takes half of a short limit (a city
+            # authority given 10 s on a slow machine: GLOP alone 4.7-5.7 s)
+            # leaves the search too little; the smoothed ascent gives prices
+            # as good in a third of the time.
+            lp_skipped = (
+                need > LP_WORK_PER_SECOND * budget and SMOOTH_SHARE * budget >= SMOOTH_MIN_SECONDS
+            )
+        if lp_skipped:
+            use_lp = False
+            stats["lp_skipped"] = True
     smoothed: CapacityLagrangian | None = None
     if tight_lag is not None and not use_lp:
         # Its prices stand in for the LP's, as on a county.
         smoothed, lp = tight_lag, None
     elif not use_lp and plan is None and SMOOTH_SHARE * seconds >= SMOOTH_MIN_SECONDS:
-        # Too large for one LP (a county): the smoothed Lagrangian ascent on
+        # Too large for one LP (a county), or too slow for the time (see
+        # LP_WORK_PER_SECOND): the smoothed Lagrangian ascent on
         # every thread gives the bound and, through each case's cheapest pair at
         # its prices, the start. County-0, 30 s, seeds 0-2: one LP per locality
         # (its rounding, then the search) reached 706,203 / 686,998 / 692,047
@@ -934,6 +963,19 @@ def _by_search(
             # the prices first; a county's search places them better itself.
             priced = _priced_start(problem, smoothed, settle=lp_skipped)
             stats["priced_objective"] = problem.objective(priced)
+            if lp_skipped and plan is None and _rank(problem, priced)[0]:
+                # Statutory cases the prices left without room (one to three on
+                # medium-1): an exact rearrangement places them before the
+                # search (10 s, seeds 1/2: 748,252 / 758,543 -> 448,954 / 448,602).
+                priced = place_urgent(
+                    problem,
+                    priced,
+                    _urgent_items(problem),
+                    seconds=max(0.0, 0.2 * (deadline - time.perf_counter())),
+                    seed=seed + 3,
+                    threads=threads,
+                )
+                stats["priced_repaired_objective"] = problem.objective(priced)
             fallback, start = start, priced
     elif lp is not None:
         lp_bound = lag.consider(lp.mu, lp.nu)
