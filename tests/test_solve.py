@@ -315,6 +315,38 @@ def test_one_thread_skips_an_lp_it_could_not_finish_and_still_repeats() -> None:
     assert "lp_skipped" not in enough.statistics
 
 
+def test_two_threads_skip_an_lp_too_slow_for_the_limit(monkeypatch) -> None:
+    """Two threads, where the LP's estimated work passes its rate per second of
+    the limit: the smoothed ascent, its priced start and the search stand in.
+    Made to happen on a small authority by lowering the rate: every statutory
+    case the search with the LP places is placed, the bound is valid and comes
+    from the smoothed prices (above zero prices')."""
+    import importlib
+
+    from caseload.generate import generate_authority
+    from caseload.solve import _urgent_items, solve_problem
+    from caseload.solvers.lagrangian import CapacityLagrangian
+
+    p = compile_instance(Instance.from_dict(generate_authority("small", 1))).problem
+    with_lp = solve_problem(p, time_limit=3, threads=2, seed=1, strategy="lns")
+    # The package's ``solve`` (the function) hides the module of that name.
+    solve_module = importlib.import_module("caseload.solve")
+    monkeypatch.setattr(solve_module, "LP_WORK_PER_SECOND", 1e-9)
+    monkeypatch.setattr(solve_module, "SMOOTH_MIN_SECONDS", 0.0)
+    out = solve_problem(p, time_limit=3, threads=2, seed=1, strategy="lns")
+    assert "lp_skipped" not in with_lp.statistics
+    assert out.statistics.get("lp_skipped") is True
+    assert "smoothed_bound" in out.statistics
+    assert out.assignment is not None and with_lp.assignment is not None
+    assert not p.violations(out.assignment)
+    statutory = _urgent_items(p)
+    assert np.sum(statutory & (out.assignment < 0)) <= np.sum(statutory & (with_lp.assignment < 0))
+    value = p.objective(out.assignment)
+    assert out.bound is not None and out.bound <= value + 1e-6
+    zero = CapacityLagrangian(p)
+    assert out.bound > zero.consider(zero.mu, zero.nu)
+
+
 def test_cases_of_a_third_of_a_capacity_fill_it_exactly() -> None:
     """Points no power of ten makes whole (85 / 3) still fill a capacity
     exactly: three such cases fit a worker of 85, so leaving out the case of
