@@ -134,12 +134,13 @@ def solve(
         problem.num_pairs,
         time.perf_counter() - started,
     )
+    # One thread: from the time limit as given, not what compiling left of it,
+    # so that runs repeat exactly.
+    if work is None and threads == 1:
+        work = default_work(time_limit, problem.num_pairs)
     if max_moves is not None:
-        work_budget = (
-            work if work is not None or threads > 1 else default_work(time_limit, problem.num_pairs)
-        )
         output = _incremental(
-            compiled, max_moves, started + time_limit, seed, threads, stop, work_budget, progress
+            compiled, max_moves, started + time_limit, seed, threads, stop, work, progress
         )
     else:
         output = solve_problem(
@@ -153,11 +154,7 @@ def solve(
             initial=None
             if start is None
             else compiled.item_assignment(start.allocation if isinstance(start, Result) else start),
-            # From the time limit as given, not what compiling left of it, so
-            # that one-thread runs repeat exactly.
-            work=work
-            if work is not None or threads > 1
-            else default_work(time_limit, problem.num_pairs),
+            work=work,
         )
     assert output.assignment is not None  # a valid instance always has one
     result = build_result(compiled, output, time.perf_counter() - started)
@@ -230,7 +227,7 @@ LP_SHARE = 0.8
 #: main search's. Medium-0/1 given 10 s, seed 0, on a slow machine: the LP
 #: cut by its share and the search by the clock, 947,010 / 667,423 (bounds
 #: 125,131 / 415,975), runs differing; this 655,188 / 469,803 (bounds 547,994
-#: / 401,933) and medium-2 501,620 (431,747), in 5.8-7.0 s.
+#: / 401,933) and medium-2 501,620 (431,747), in 5.3-6.8 s.
 SKIPPED_LP_SMOOTH_SHARE = 0.35
 SKIPPED_LP_SEARCH_SHARE = 0.4
 #: Pairs the smoothed ascent sums over per unit of one-thread work on a city
@@ -508,8 +505,9 @@ def solve_problem(
         asked = stop
         stop = halted.is_set if asked is None else (lambda: halted.is_set() or asked())
     # One thread: the whole budget in deterministic work, fixed whatever the clock says.
-    # (:func:`solve` plans for an authority's pairs; a bare core problem, a
-    # GAP's, has no statutory phase, whose model loads the pairs' charge is for.)
+    # :func:`solve` charges an authority's Python work per pair (mostly the
+    # statutory phase's model loads); a bare core problem such as a GAP has no
+    # such phase, so its default plan charges none.
     plan = None if threads > 1 else (work if work is not None else default_work(time_limit))
     automatic = strategy == "auto"
     if automatic:
