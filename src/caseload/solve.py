@@ -1429,14 +1429,13 @@ def _priced_start(
     urgency = np.where(np.isfinite(p.skip_cost), p.skip_cost, np.inf)
     loads = np.zeros_like(p.limits)
     partial = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
-    order = np.argsort(-urgency, kind="stable").tolist()
     if settle:
         reduced = lag.reduced(lag.guide_mu, np.zeros(p.num_agents))
         urgent = np.flatnonzero(_urgent_items(p))
         for item in urgent[np.argsort(-urgency[urgent], kind="stable")].tolist():
             pairs = np.arange(p.item_start[item], p.item_start[item + 1])
             partial[item] = _first_fit(p, loads, pairs[np.argsort(reduced[pairs], kind="stable")])
-    for item in order:
+    for item in np.argsort(-urgency, kind="stable").tolist():
         if chosen[item] >= 0 and partial[item] == UNASSIGNED:
             partial[item] = _first_fit(p, loads, chosen[item : item + 1])
     return greedy(p, partial)
