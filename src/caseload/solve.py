@@ -321,8 +321,12 @@ SMOOTH_SHARE = 0.3
 #: prices) by the end of its own (see ``grace`` in
 #: :meth:`~caseload.solvers.lagrangian.CapacityLagrangian.smooth_ascent`). A
 #: county given 20 s is near that edge: county-1 at 0.4 ended at zero prices in
-#: one of five runs (583,675 against 426,196-441,974).
-SMOOTH_GRACE = 0.1
+#: one of five runs (583,675 against 426,196-441,974). On a slower machine
+#: (the ascent's first stage to beat zero prices ends 11-14 s in) the county
+#: at 30 s, seeds 1-3, with the settled priced start, 0.1 -> 0.2: bounds
+#: higher in 8 of 9 runs, objectives' mean 557,120 -> 547,140 (county-1 seed 3
+#: 603,215 at zero prices -> 487,312).
+SMOOTH_GRACE = 0.2
 
 #: A tight problem (every item must be placed, and the greedy cannot place
 #: them all: a GAP of type D or E) whose LP would take more than
@@ -954,12 +958,14 @@ def _by_search(
             # Up to 40% of the time has passed with nothing to show.
             progress(Progress(0.0, problem.objective(start), bound))
         if not cancelled() and tight_lag is None:
-            # Its statutory cases without room (one or two on a county) the
-            # search places within a second or so; should it not, the search
-            # from the statutory-first start stands.
-            # Without the LP (one thread) the statutory cases are settled at
-            # the prices first; a county's search places them better itself.
-            priced = _priced_start(problem, smoothed, settle=lp_skipped)
+            # Statutory cases are settled at the prices first: on a county
+            # whose ascent has not converged, its cheapest pairs leave one to
+            # five without room, and the search spent its first seconds on
+            # them (county 30 s, seeds 1-3: starts of 1.1-9.2 million ->
+            # 0.8-1.1 million; with SMOOTH_GRACE below, objectives 3% lower on
+            # average). Should the search not place those left, the
+            # statutory-first start stands.
+            priced = _priced_start(problem, smoothed, settle=True)
             stats["priced_objective"] = problem.objective(priced)
             if lp_skipped and plan is None and _rank(problem, priced)[0]:
                 # Statutory cases the prices left without room (one to three on
