@@ -239,7 +239,7 @@ class AssignmentProblem:
 
     def over_limits(self, loads: np.ndarray, rtol: float = 1e-9) -> list[str]:
         """The limits that ``loads`` (as from :meth:`evaluate`) break."""
-        over = loads > self.limits * (1 + rtol) + rtol
+        over = loads > self.limits * (1 + rtol)
         return [
             f"agent {a}: {self.resource_names[r]} {loads[r, a]:g} > {self.limits[r, a]:g}"
             for r, a in zip(*np.nonzero(over), strict=True)

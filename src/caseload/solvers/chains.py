@@ -68,7 +68,7 @@ def improving_chains(
     chosen = np.full(n_items, -1, dtype=np.int64)
     chosen[held_items] = p.pairs_of(assignment)
     held_cost = np.where(chosen >= 0, p.pair_cost[np.maximum(chosen, 0)], 0.0)
-    room = p.limits * (1 + 1e-9) + 1e-9 - loads
+    room = p.limits * (1 + 1e-9) - loads
 
     # Work on the candidate pairs' positions: on a county the view holds a
     # fifth of 1.5 million pairs, and whole-problem masks were most of a round.

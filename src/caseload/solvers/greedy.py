@@ -82,7 +82,7 @@ def greedy(
         agents = p.pair_agent[lo:hi]
         use = p.pair_usage[:, lo:hi]
         after = loads[:, agents] + use
-        room = limits[:, agents] * (1 + 1e-9) + 1e-9
+        room = limits[:, agents] * (1 + 1e-9)
         fits = np.all(after <= room, axis=0)
         if not fits.any():
             continue
@@ -133,7 +133,7 @@ def make_room(
     p = problem
     out = assignment.copy()
     keep = keep | ~np.isfinite(p.skip_cost)
-    slack = p.limits * (1 + 1e-9) + 1e-9
+    slack = p.limits * (1 + 1e-9)
     loads = p.loads(p.pairs_of(out))
     for agent in np.flatnonzero(np.any(loads > slack, axis=0)).tolist():
         _shed(p, out, loads, agent, keep, slack)

@@ -122,7 +122,7 @@ def reoptimise(
     # Agents whose limits no longer hold what they hold must shed items: free
     # all of theirs (the solver picks which go, the continuity cost keeps it
     # to what is needed), outside the budget.
-    over = np.any(p.loads(p.pairs_of(held)) > p.limits * (1 + 1e-9) + 1e-9, axis=0)
+    over = np.any(p.loads(p.pairs_of(held)) > p.limits * (1 + 1e-9), axis=0)
     shed = (held != UNASSIGNED) & over[np.maximum(held, 0)]
     moves = Moves(
         pair=np.where(shed[p.pair_item], 0.0, moves.pair), skip=np.where(shed, 0.0, moves.skip)

@@ -210,7 +210,7 @@ class KnapsackLagrangian:
         use = p.pair_usage[:, pairs]
         limit = p.limits[:, a]
         total = use.sum(axis=1)
-        if np.all(total <= limit * (1 + 1e-9) + 1e-9):
+        if np.all(total <= limit * (1 + 1e-9)):
             return float(profit.sum()), pairs
         counts = [
             (np.floor(use[r] + 1e-9).astype(np.int64), int(min(limit[r], total[r])))

@@ -29,7 +29,7 @@ def swap_improve(problem: AssignmentProblem, assignment: np.ndarray, deadline: f
     loads = p.loads(pairs)
     must = ~np.isfinite(p.skip_cost)
     value = p.objective(best)
-    slack = p.limits * (1 + 1e-9) + 1e-9
+    slack = p.limits * (1 + 1e-9)
     left_out = np.flatnonzero((best == UNASSIGNED) & (np.diff(start) > 0) & ~must)
     for i in left_out[np.argsort(-p.skip_cost[left_out], kind="stable")].tolist():
         if time.perf_counter() > deadline:
