@@ -222,3 +222,17 @@ def test_optimal_needs_a_bound_that_shows_it(tiny):
 def test_malformed_results_are_reported_not_raised(tiny, broken):
     report = check_result(tiny, copy.deepcopy(broken))
     assert not report.ok
+
+
+def test_capacity_tolerance_is_relative_only(tiny):
+    tiny["workers"][1]["capacity"] = 6 / (1 + 5e-9)  # 6 points: over by 5e-9 of it
+    found = violations(tiny, OPTIMUM)
+    assert any("worker ben: 6 points over capacity 5.99999997" in v for v in found), found
+    tiny["workers"][1]["capacity"] = 6 / (1 + 5e-10)  # within 1e-9 of it
+    assert violations(tiny, OPTIMUM) == []
+
+
+def test_integers_past_a_float_are_reported_not_raised(tiny):
+    result = result_for(tiny, OPTIMUM, bound=10**400, gap=0.0)
+    found = list(check_result(tiny, result).violations)
+    assert found == ["bound: must be a number or null, got an integer too large for a float"]

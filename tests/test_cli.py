@@ -173,3 +173,66 @@ def test_time_limit_on_every_size(tmp_path: Path, size: str, seed: int, limit: i
     # Interpreter start-up and reading the file come on top of the limit's 2 seconds.
     assert elapsed < limit + 2 + 3, elapsed
     assert run("check", str(inst), str(out)).returncode == 0
+
+
+def test_python_dash_m_runs_the_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "caseload", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: caseload")
+
+
+def test_search_log_goes_to_stderr_when_the_result_is_stdout() -> None:
+    done = run("solve", str(DATA / "tiny.json"), "-o", "-", "--log", "--threads", "1")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["format"] == "caseload-result/1"
+    assert "CP-SAT" in done.stderr
+
+
+def test_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    tiny = str(DATA / "tiny.json")
+    # CP-SAT's seed is 32-bit; ours is any whole number >= 0.
+    assert main(["solve", tiny, "-o", str(out), "--threads", "1", "--seed", str(2**31 + 5)]) == 0
+    assert json.loads(out.read_text())["status"] == "optimal"
+    out.unlink()
+    assert main(["solve", tiny, "-o", str(out), "--seed", "-1"]) == 2
+    assert main(["generate", "--size", "small", "--seed", "-1", "-o", str(out)]) == 2
+    assert main(["demo", "--instance-seed", "-1"]) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert "--seed must be >= 0, got -1" in err and "--instance-seed must be >= 0" in err
+
+
+def test_csv_outputs_checked_before_solving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.json"
+    tiny = str(DATA / "tiny.json")
+    assert main(["solve", tiny, "-o", str(out), "--allocation-csv", str(tmp_path)]) == 2
+    assert main(["solve", tiny, "-o", str(out), "--workers-csv", "-"]) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert "it is a folder" in err and "--workers-csv needs a file path" in err
+
+
+def test_explain_and_report_read_results_as_check_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = str(DATA / "tiny.json")
+    out = tmp_path / "r.json"
+    assert main(["solve", tiny, "-o", str(out), "--threads", "1"]) == 0
+    result = json.loads(out.read_text())
+    # Statistics and runtime are the solver's own, not checked: odd ones are left out.
+    write(out, {**result, "statistics": "abc", "runtime_seconds": "fast"})
+    assert main(["explain", tiny, str(out), "--case", "c1"]) == 0
+    html = tmp_path / "r.html"
+    assert main(["report", tiny, str(out), "-o", str(html), "--no-tradeoffs"]) == 0
+    assert main(["report", tiny, str(out), "-o", str(html), "--tradeoff-seconds", "inf"]) == 2
+    # A result that fails the checker: exit 1 everywhere, as `check` does.
+    result["objective"]["travel"] += 5
+    write(out, result)
+    assert main(["check", tiny, str(out)]) == 1
+    assert main(["explain", tiny, str(out)]) == 1
+    assert main(["report", tiny, str(out), "-o", str(html), "--no-tradeoffs"]) == 1
+    assert "objective.travel" in capsys.readouterr().err

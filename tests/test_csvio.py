@@ -193,6 +193,17 @@ def test_bad_number_and_bad_integer(tmp_path: Path) -> None:
     }
 
 
+def test_numbers_past_a_float(tmp_path: Path) -> None:
+    for digits in (401, 5001):  # Python parses no int over 4,300 digits
+        workers = WORKERS.replace("ana,north,85,18", "ana,north,85," + "9" * digits)
+        found = problems_of(write_files(tmp_path / str(digits), workers=workers))
+        assert found == {
+            "workers.csv row 2, column max_cases": (
+                f"must be a finite number, got {digits} characters of digits"
+            )
+        }
+
+
 def test_bad_boolean(tmp_path: Path) -> None:
     cases = CASES.replace("c1,cp_plan,north,,,cp,3,,ana,,", "c1,cp_plan,north,,,cp,3,,ana,maybe,")
     found = problems_of(write_files(tmp_path, cases=cases))

@@ -55,7 +55,18 @@ def test_single_problem_file_without_count():
 
 
 @pytest.mark.parametrize(
-    "text", ["", "1 2 3\n1 2 3\n", "1\n2 2\n1 1 1 1\n1 1 1 1\n5 5\n9", "1 x 2", "2\n1 1\n3\n1\n1\n"]
+    "text",
+    [
+        "",
+        "1 2 3\n1 2 3\n",
+        "1\n2 2\n1 1 1 1\n1 1 1 1\n5 5\n9",
+        "1 x 2",
+        "2\n1 1\n3\n1\n1\n",
+        # Digits int() takes but the format does not, and past 64 bits.
+        "1 1\n\u00b2\n1\n1\n",
+        "1 1\n99999999999999999999\n1\n1\n",
+        "1 1\n" + "9" * 5000 + "\n1\n1\n",
+    ],
 )
 def test_reader_rejects_bad_files(text: str) -> None:
     with pytest.raises(InvalidInstanceError):

@@ -213,3 +213,37 @@ def test_instances_beyond_the_limits_are_refused(tiny):
     tiny["cases"] = [{"id": "c", "type": "cin_plan", "location": "north"}] * n_cases
     found = problems_of(tiny)
     assert len(found) == 1 and found[0].startswith("instance: too large")
+
+
+def test_integers_past_a_float_name_their_field(tiny):
+    tiny["workers"][0]["capacity"] = 10**400
+    tiny["cases"][0]["priority"] = -(10**5000)  # Python parses no int over 4,300 digits
+    assert problems_of(tiny) == [
+        "workers[ana].capacity: must be a finite number, got an integer of about 401 digits",
+        "cases[c1].priority: must be a finite number, got an integer of about 5001 digits",
+    ]
+    # The same from a file: parsed as an infinity, so no traceback.
+    tiny["cases"][0]["priority"] = 1
+    text = json.dumps(tiny)
+    with pytest.raises(InvalidInstanceError) as info:
+        Instance.from_dict(loads(text))
+    assert "workers[ana].capacity: must be a finite number, got inf" in str(info.value)
+
+
+def test_pinned_problems_listed_with_the_others(tiny):
+    tiny["workers"][0]["capacity"] = -1
+    tiny["cases"][1]["pinned"] = True
+    tiny["cases"][2].update(pinned=True, current_worker="zoe")
+    assert problems_of(tiny) == [
+        "workers[ana].capacity: must be >= 0, got -1",
+        "cases[c2].pinned: a pinned case needs a current_worker",
+        "cases[c3].current_worker: pinned to 'zoe', who is not a worker of the instance",
+    ]
+
+
+def test_capacity_tolerance_is_relative_only(tiny):
+    # Pinned cases on a worker whose capacity they exceed by 5e-9 of it.
+    tiny["workers"][0]["capacity"] = 1e-4
+    tiny["cases"][0].update(points=1e-4 * (1 + 5e-9), current_worker="ana", pinned=True)
+    found = problems_of(tiny)
+    assert any(p.startswith("workers[ana].capacity: pinned cases") for p in found), found

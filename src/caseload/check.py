@@ -54,8 +54,21 @@ def _close(a: float, b: float, rel: float = 1e-6) -> bool:
     return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
 
 
+def _shown(v: Any) -> str:
+    """``repr`` of a reported value, cut short (an int of 5,000 digits has none)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 100:
+        return "an integer too large for a float"
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _is_number(v: Any) -> TypeGuard[float]:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # a Python int past what a float holds
+        return False
 
 
 class _World:
@@ -184,7 +197,7 @@ def _reasons(world: _World, assignment: Mapping[str, str | None]) -> dict[str, s
                 wid = w["id"]
                 fresh = sum(m.get("current_worker") != wid for m in members)
                 over = (
-                    load[wid] + pts > float(w["capacity"]) * (1 + 1e-9) + 1e-9
+                    load[wid] + pts > float(w["capacity"]) * (1 + 1e-9)
                     or (
                         w.get("max_cases") is not None
                         and count[wid] + len(members) > w["max_cases"]
@@ -302,8 +315,8 @@ def check_result(instance: Mapping[str, Any], result: Any) -> CheckReport:
         new[wid] += c.get("current_worker") != wid
     for wid, w in world.workers.items():
         cap = float(w["capacity"])
-        if load[wid] > cap * (1 + 1e-9) + 1e-12:
-            v.append(f"worker {wid}: {load[wid]:g} points over capacity {cap:g}")
+        if load[wid] > cap * (1 + 1e-9):
+            v.append(f"worker {wid}: {load[wid]:.12g} points over capacity {cap:.12g}")
         if w.get("max_cases") is not None and count[wid] > w["max_cases"]:
             v.append(f"worker {wid}: {count[wid]} cases over max_cases {w['max_cases']}")
         if w.get("max_new_cases") is not None and new[wid] > w["max_new_cases"]:
@@ -337,13 +350,13 @@ def check_result(instance: Mapping[str, Any], result: Any) -> CheckReport:
         if status == "optimal":
             v.append("status: 'optimal' needs a proven bound")
     elif not _is_number(bound):
-        v.append(f"bound: must be a number or null, got {bound!r}")
+        v.append(f"bound: must be a number or null, got {_shown(bound)}")
     else:
         if float(bound) > total + 1e-6 * max(1.0, abs(total)):
             v.append(f"bound: {bound} is above the objective {total}")
         want = (total - float(bound)) / max(abs(total), 1.0)
         if not _is_number(gap):
-            v.append(f"gap: must be a number when bound is given, got {gap!r}")
+            v.append(f"gap: must be a number when bound is given, got {_shown(gap)}")
         elif abs(float(gap) - want) > 1e-6:
             v.append(f"gap: reported {gap}, recomputed {want}")
         if status == "optimal" and want > 1e-6:

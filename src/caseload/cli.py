@@ -147,8 +147,16 @@ def _check_limits(args: argparse.Namespace) -> None:
         raise _UsageError(f"--time-limit must be a finite number > 0, got {args.time_limit}")
     if args.threads < 1:
         raise _UsageError(f"--threads must be >= 1, got {args.threads}")
+    _check_seeds(args)
     if getattr(args, "max_moves", None) is not None and args.max_moves < 0:
         raise _UsageError(f"--max-moves must be >= 0, got {args.max_moves}")
+
+
+def _check_seeds(args: argparse.Namespace) -> None:
+    for flag in ("seed", "instance_seed"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 0:
+            raise _UsageError(f"--{flag.replace('_', '-')} must be >= 0, got {value}")
 
 
 def _progress_printer(enabled: bool) -> Any:
@@ -167,6 +175,12 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from caseload.solve import solve
 
     _check_limits(args)
+    for flag, path in (
+        ("--allocation-csv", args.allocation_csv),
+        ("--workers-csv", args.workers_csv),
+    ):
+        if path == "-":
+            raise _UsageError(f"{flag} needs a file path ('-' is for -o only)")
     instance = _read_instance(args.instance)
     _check_writable(args.output, args.allocation_csv, args.workers_csv)
     result = solve(
@@ -186,10 +200,13 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 
 def _check_writable(*paths: str | None) -> None:
-    """Refuse before solving if an output's folder is missing, so nothing is half-written."""
+    """Refuse before solving if an output's folder is missing or the output is a
+    folder, so that nothing is half-written."""
     for path in paths:
         if path is None or path == "-":
             continue
+        if Path(path).is_dir():
+            raise _UsageError(f"{path}: cannot write (it is a folder)")
         folder = Path(path).resolve().parent
         if not folder.is_dir():
             raise _UsageError(f"{path}: cannot write (no folder {folder.name!r})")
@@ -235,16 +252,45 @@ def _cmd_import_csv(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_explain(args: argparse.Namespace) -> int:
-    from caseload.explain import explain_case, explain_moves
+def _read_result_json(path: str) -> Any:
+    from caseload.data import loads
+
+    try:
+        return loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise _UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise _UsageError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _checked_result(instance: Any, data: Any, args: argparse.Namespace) -> Any:
+    """The result checked against the (valid) instance, or ``None`` after
+    listing its violations: exit 1 then, as ``caseload check`` does, not 2 as
+    for bad input."""
     from caseload.result import result_from_dict
 
-    instance = _read_instance(args.instance)
     try:
-        data = json.loads(Path(args.result).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _UsageError(f"{args.result}: cannot read a result ({exc})") from None
-    result = result_from_dict(instance, data)
+        return result_from_dict(instance, data)
+    except InvalidInstanceError as exc:
+        count = len(exc.problems)
+        print(
+            f"{args.result}: does not pass the check against {args.instance}: "
+            f"{count} violation{'s' if count != 1 else ''}",
+            file=sys.stderr,
+        )
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from caseload.explain import explain_case, explain_moves
+
+    instance = _read_instance(args.instance)
+    data = _read_result_json(args.result)
+    result = _checked_result(instance, data, args)
+    if result is None:
+        return EXIT_CHECK
     for case in args.case:
         print(explain_case(instance, result, case).text)
     if args.moves or not args.case:
@@ -258,35 +304,19 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from caseload.data import loads
     from caseload.report import write_report
-    from caseload.result import result_from_dict
 
-    if not args.tradeoff_seconds > 0:  # also refuses nan
-        raise _UsageError(f"--tradeoff-seconds must be > 0, got {args.tradeoff_seconds}")
+    if not (math.isfinite(args.tradeoff_seconds) and args.tradeoff_seconds > 0):
+        raise _UsageError(
+            f"--tradeoff-seconds must be a finite number > 0, got {args.tradeoff_seconds}"
+        )
     if args.threads < 1:
         raise _UsageError(f"--threads must be >= 1, got {args.threads}")
     instance = _read_instance(args.instance)
     _check_writable(args.output)
-    try:
-        data = loads(Path(args.result).read_bytes())
-    except OSError as exc:
-        raise _UsageError(f"{args.result}: cannot read ({exc.strerror or exc})") from None
-    except (ValueError, RecursionError) as exc:
-        raise _UsageError(f"{args.result}: not valid JSON ({exc})") from None
-    try:
-        result = result_from_dict(instance, data)
-    except InvalidInstanceError as exc:
-        # The instance is already valid, so this is the result failing the checker:
-        # exit 1 as `caseload check` does, not 2 as main() would for bad input.
-        count = len(exc.problems)
-        print(
-            f"{args.result}: does not pass the check against {args.instance}: "
-            f"{count} violation{'s' if count != 1 else ''}",
-            file=sys.stderr,
-        )
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    data = _read_result_json(args.result)
+    result = _checked_result(instance, data, args)
+    if result is None:
         return EXIT_CHECK
     seconds = None if args.no_tradeoffs else args.tradeoff_seconds
     try:
@@ -386,6 +416,7 @@ def _cmd_gap(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from caseload.generate import generate_authority
 
+    _check_seeds(args)
     _write(json.dumps(generate_authority(args.size, args.seed), indent=1) + "\n", args.output)
     return EXIT_OK
 

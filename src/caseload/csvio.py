@@ -360,6 +360,12 @@ def _convert(table: _Table, row: int, column: _Column, text: str) -> Any:
             return False
         table.fail(row, column.name, f"must be true or false (or yes/no, 1/0), got {_show(text)}")
         return None
+    if len(text) > 300 and _NUMBER.fullmatch(text):
+        # Past what a float holds (and Python parses no int over 4,300 digits).
+        table.fail(
+            row, column.name, f"must be a finite number, got {len(text)} characters of digits"
+        )
+        return None
     if column.kind == "integer":
         if _INTEGER.fullmatch(text):
             return int(text)

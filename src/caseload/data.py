@@ -9,6 +9,7 @@ same validation, so an :class:`Instance` in hand is always valid.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -274,7 +275,21 @@ def loads(text: str | bytes) -> Any:
     Repeated keys are reported by validation with the record that holds them.
     Raises :class:`json.JSONDecodeError` (a :class:`ValueError`) on bad JSON.
     """
-    return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_keep_constant)
+    return json.loads(
+        text,
+        object_pairs_hook=_object_pairs,
+        parse_constant=_keep_constant,
+        parse_int=_parse_int,
+    )
+
+
+def _parse_int(text: str) -> int | float:
+    """An integer literal, or an infinity past what a float holds, so that
+    validation names the field ("must be a finite number") rather than the
+    arithmetic failing later (and Python refuses to parse over 4,300 digits)."""
+    if len(text) > 300:
+        return -math.inf if text.startswith("-") else math.inf
+    return int(text)
 
 
 def read_instance(path: str | os.PathLike[str]) -> Instance:

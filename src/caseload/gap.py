@@ -9,6 +9,7 @@ resource uses and the ``m`` capacities. Every job goes to exactly one agent
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ class GapInstance:
         )
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def parse_gap(text: str, source: str = "gap file") -> list[GapInstance]:
     """Parse every problem in an OR-Library GAP text.
 
@@ -69,11 +73,14 @@ def parse_gap(text: str, source: str = "gap file") -> list[GapInstance]:
         If the text holds a non-integer, too few integers, or leftovers.
     """
     tokens = text.split()
-    try:
-        values = [int(t) for t in tokens]
-    except ValueError:
-        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
-        raise InvalidInstanceError([Problem(source, f"not an integer: {bad[:20]!r}")]) from None
+    for t in tokens:
+        # ASCII digits only (int() also takes other scripts' digits), and
+        # within 64 bits, where the model's arithmetic is done.
+        if not _INTEGER.fullmatch(t):
+            raise InvalidInstanceError([Problem(source, f"not an integer: {t[:20]!r}")])
+        if len(t.lstrip("+-")) > 18:
+            raise InvalidInstanceError([Problem(source, f"integer too large: {t[:20]!r}...")])
+    values = [int(t) for t in tokens]
 
     def read(values: list[int], count: int) -> list[GapInstance] | None:
         pos, out = 0, []
@@ -139,6 +146,8 @@ def solve_gap(
     """
     from caseload.solve import default_work, solve_problem
 
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     started = time.perf_counter()
     problem = instance.to_problem(sense)
     out = solve_problem(

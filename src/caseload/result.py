@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -484,12 +486,29 @@ def result_from_dict(instance: Instance, data: Any) -> Result:
             [Problem(v.split(":", 1)[0], v.split(":", 1)[-1].strip()) for v in report.violations]
         )
     allocation = {row["case"]: row["worker"] for row in data["assignments"]}
-    rebuilt = result_of(instance, allocation, statistics=dict(data.get("statistics") or {}))
+    # Statistics and runtime are not checked (the spec leaves them open):
+    # what is not an object or a number is left out rather than trusted.
+    statistics = data.get("statistics")
+    runtime = data.get("runtime_seconds")
+    rebuilt = result_of(
+        instance,
+        allocation,
+        statistics=dict(statistics) if isinstance(statistics, Mapping) else {},
+    )
     bound = data.get("bound")
     return replace(
         rebuilt,
         status=str(data["status"]),
         bound=float(bound) if isinstance(bound, int | float) else None,
         bound_source=data.get("bound_source") if bound is not None else None,
-        runtime_seconds=float(data.get("runtime_seconds") or 0.0),
+        runtime_seconds=float(runtime) if _finite_number(runtime) else 0.0,
     )
+
+
+def _finite_number(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

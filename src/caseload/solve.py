@@ -118,13 +118,15 @@ def solve(
     ------
     ValueError
         If ``time_limit`` is not a finite number above zero (NaN would never
-        end) or ``threads`` is below one.
+        end), ``threads`` is below one or ``seed`` below zero.
     """
     started = time.perf_counter()
     if not (math.isfinite(time_limit) and time_limit > 0):
         raise ValueError(f"time_limit must be a finite number of seconds > 0, got {time_limit}")
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     compiled = compile_instance(instance)
     problem = compiled.problem
     logger.debug(

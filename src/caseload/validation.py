@@ -42,6 +42,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value: float) -> bool:
+    """Finite, and as a float too (a Python int of 309 digits is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _short(value: float) -> str:
+    if isinstance(value, int):
+        # str() of an int past 4,300 digits raises; its size says enough.
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return str(value)
+
+
 class _Reader:
     """Reads fields of one JSON record, collecting problems instead of raising."""
 
@@ -107,8 +122,8 @@ class _Reader:
         if not _is_number(value):
             self.fail(key, f"must be a number, got {_kind(value)}")
             return default
-        if not math.isfinite(value):
-            self.fail(key, f"must be a finite number, got {value}")
+        if not _finite(value):
+            self.fail(key, f"must be a finite number, got {_short(value)}")
             return default
         if integer:
             if value != int(value):
@@ -311,6 +326,17 @@ def parse_instance(data: Any) -> Instance:
         for w in excluded:
             if worker_ids is not None and w not in worker_ids:
                 r.fail("excluded_workers", f"unknown worker {w!r}")
+        current = r.string("current_worker", nullable=True)
+        pinned = bool(r.boolean("pinned", False))
+        # Also in check_pinned, which needs a whole instance: here they are
+        # listed with the other problems rather than only once those are fixed.
+        if pinned and r.record.get("current_worker") is None:
+            r.fail("pinned", "a pinned case needs a current_worker")
+        elif pinned and current is not None and worker_ids is not None:
+            if current not in worker_ids:
+                r.fail(
+                    "current_worker", f"pinned to {current!r}, who is not a worker of the instance"
+                )
         return Case(
             id=r.id(),
             type=ctype or "",
@@ -320,8 +346,8 @@ def parse_instance(data: Any) -> Instance:
             skills=r.strings("skills"),
             priority=r.number("priority", default=1, integer=True, minimum=1, maximum=5),
             group=r.string("group"),
-            current_worker=r.string("current_worker", nullable=True),
-            pinned=bool(r.boolean("pinned", False)),
+            current_worker=current,
+            pinned=pinned,
             excluded_workers=excluded,
             must_allocate=r.boolean("must_allocate", None),
             extras=r.extras(),
@@ -521,12 +547,12 @@ def check_pinned(instance: Instance) -> list[Problem]:
     for worker_id, (points, count, new) in load.items():
         w = workers[worker_id]
         where = f"workers[{worker_id}]"
-        if points > w.capacity * (1 + 1e-9) + 1e-9:
+        if points > w.capacity * (1 + 1e-9):
             problems.append(
                 Problem(
                     f"{where}.capacity",
-                    f"pinned cases and their siblings need {points:g} points, "
-                    f"capacity is {w.capacity:g}",
+                    f"pinned cases and their siblings need {points:.12g} points, "
+                    f"capacity is {w.capacity:.12g}",
                 )
             )
         if w.max_cases is not None and count > w.max_cases:

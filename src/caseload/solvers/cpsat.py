@@ -17,6 +17,7 @@ corrected by that slack.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 
@@ -348,8 +349,12 @@ def solve_cpsat(
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, time_limit)
     solver.parameters.num_workers = max(1, threads)
-    solver.parameters.random_seed = seed
+    solver.parameters.random_seed = seed % 2**31  # CP-SAT's is 32-bit; seeds are any int >= 0
     solver.parameters.log_search_progress = log
+    if log:
+        # To stderr: with ``-o -`` stdout is the result file.
+        solver.parameters.log_to_stdout = False
+        solver.log_callback = _log_line
     solver.parameters.cp_model_presolve = presolve
     if work_limit is not None:
         solver.parameters.max_deterministic_time = max(0.001, work_limit)
@@ -418,3 +423,7 @@ def solve_cpsat(
             "deterministic_time": solver.deterministic_time,
         },
     )
+
+
+def _log_line(line: str) -> None:
+    print(line, file=sys.stderr)

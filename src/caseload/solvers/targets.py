@@ -309,7 +309,7 @@ def _master(
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, time_limit)
     solver.parameters.num_workers = max(1, threads)
-    solver.parameters.random_seed = seed
+    solver.parameters.random_seed = seed % 2**31  # CP-SAT's is 32-bit; seeds are any int >= 0
     if work is not None:
         solver.parameters.max_deterministic_time = max(0.001, work)
     watcher = watch(stop, solver.stop_search)

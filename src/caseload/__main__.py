@@ -1,0 +1,7 @@
+"""``python -m caseload``: the same command line as the ``caseload`` script."""
+
+import sys
+
+from caseload.cli import main
+
+sys.exit(main())
