@@ -461,7 +461,7 @@ def fake_result(points: float = 4.0) -> Result:
         bound=None,
         bound_source=None,
         assignments={"c1": "w1"},
-        unallocated={"c2": Unallocated("c2", "capacity", "all 1 eligible worker are full")},
+        unallocated={"c2": Unallocated("c2", "capacity", "the one eligible worker is full")},
         workers=[WorkerRow("w1", 1, points, 0.0, 1)],
         runtime_seconds=0.0,
     )
@@ -477,7 +477,7 @@ def test_export_to_an_open_file_and_empty_utilisation() -> None:
     write_allocation_csv(fake_result(), out)
     assert out.getvalue().splitlines()[1:] == [
         "c1,w1,allocated,,",
-        "c2,,unallocated,capacity,all 1 eligible worker are full",
+        "c2,,unallocated,capacity,the one eligible worker is full",
     ]
 
 

@@ -207,10 +207,8 @@ def unallocated_reasons(
             if not room:
                 reason = "capacity"
                 limits = ", ".join(f"{k} {v}" for k, v in sorted(full.items()))
-                detail = (
-                    f"all {n} eligible worker{'s' if n != 1 else ''} are full "
-                    f"(limits reached: {limits})"
-                )
+                who = f"all {n} eligible workers are" if n != 1 else "the one eligible worker is"
+                detail = f"{who} full (limits reached: {limits})"
             else:
                 reason = "trade_off"
                 detail = (

@@ -332,11 +332,10 @@ def parse_instance(data: Any) -> Instance:
         # listed with the other problems rather than only once those are fixed.
         if pinned and r.record.get("current_worker") is None:
             r.fail("pinned", "a pinned case needs a current_worker")
-        elif pinned and current is not None and worker_ids is not None:
-            if current not in worker_ids:
-                r.fail(
-                    "current_worker", f"pinned to {current!r}, who is not a worker of the instance"
-                )
+        elif (
+            pinned and current is not None and worker_ids is not None and current not in worker_ids
+        ):
+            r.fail("current_worker", f"pinned to {current!r}, who is not a worker of the instance")
         return Case(
             id=r.id(),
             type=ctype or "",
