@@ -236,3 +236,13 @@ def test_integers_past_a_float_are_reported_not_raised(tiny):
     result = result_for(tiny, OPTIMUM, bound=10**400, gap=0.0)
     found = list(check_result(tiny, result).violations)
     assert found == ["bound: must be a number or null, got an integer too large for a float"]
+
+
+def test_row_types_are_checked(tiny):
+    result = result_for(tiny, {"c1": "ana", "c2": None, "c3": "ben"})
+    result["unallocated"][0]["detail"] = 3
+    ana = next(r for r in result["workers"] if r["worker"] == "ana")
+    ana["cases"] = True  # equal to 1 in Python, but not a count
+    found = list(check_result(tiny, result).violations)
+    assert "unallocated[0].detail: must be a string" in found
+    assert any(v.startswith("workers[ana].cases: reported True") for v in found), found

@@ -287,6 +287,8 @@ def check_result(instance: Mapping[str, Any], result: Any) -> CheckReport:
         else:
             assignment.setdefault(cid, None)
             stated_reason[cid] = row.get("reason")
+        if "detail" in row and not isinstance(row["detail"], str):
+            v.append(f"unallocated[{k}].detail: must be a string")
     for cid in world.order:
         if seen[cid] == 0:
             v.append(f"case {cid}: missing (neither assigned nor unallocated)")
@@ -391,7 +393,8 @@ def check_result(instance: Mapping[str, Any], result: Any) -> CheckReport:
                 continue
             cap = float(w["capacity"])
             util = load[wid] / cap if cap > 0 else None
-            if row.get("cases") != count[wid]:
+            cases = row.get("cases")
+            if isinstance(cases, bool) or cases != count[wid]:
                 v.append(
                     f"workers[{wid}].cases: reported {row.get('cases')}, recomputed {count[wid]}"
                 )
