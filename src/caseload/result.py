@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -475,7 +474,7 @@ def result_from_dict(instance: Instance, data: Any) -> Result:
     InvalidInstanceError
         If the result does not pass the checker, listing every violation.
     """
-    from caseload.check import check_result
+    from caseload.check import _is_number, check_result
     from caseload.errors import InvalidInstanceError, Problem
 
     report = check_result(instance.to_dict(), data)
@@ -499,14 +498,5 @@ def result_from_dict(instance: Instance, data: Any) -> Result:
         status=str(data["status"]),
         bound=float(bound) if isinstance(bound, int | float) else None,
         bound_source=data.get("bound_source") if bound is not None else None,
-        runtime_seconds=float(runtime) if _finite_number(runtime) else 0.0,
+        runtime_seconds=float(runtime) if _is_number(runtime) else 0.0,
     )
-
-
-def _finite_number(value: Any) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False

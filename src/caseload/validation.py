@@ -328,8 +328,8 @@ def parse_instance(data: Any) -> Instance:
                 r.fail("excluded_workers", f"unknown worker {w!r}")
         current = r.string("current_worker", nullable=True)
         pinned = bool(r.boolean("pinned", False))
-        # Also in check_pinned, which needs a whole instance: here they are
-        # listed with the other problems rather than only once those are fixed.
+        # Here rather than in check_pinned, which needs a whole instance, so
+        # that they are listed with the other problems, not once those are fixed.
         if pinned and r.record.get("current_worker") is None:
             r.fail("pinned", "a pinned case needs a current_worker")
         elif (
@@ -496,17 +496,8 @@ def check_pinned(instance: Instance) -> list[Problem]:
         if not case.pinned:
             continue
         where = f"cases[{case.id}]"
-        if case.current_worker is None:
-            problems.append(Problem(f"{where}.pinned", "a pinned case needs a current_worker"))
-            continue
         if case.current_worker not in workers:
-            problems.append(
-                Problem(
-                    f"{where}.current_worker",
-                    f"pinned to {case.current_worker!r}, who is not a worker of the instance",
-                )
-            )
-            continue
+            continue  # reported with the record's other problems (parse_instance)
         closure[case.id] = case.current_worker
         if case.group is not None:
             other = group_worker.setdefault(case.group, (case.id, case.current_worker))
