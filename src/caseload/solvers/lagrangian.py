@@ -583,8 +583,9 @@ class _WorkingSet:
 
         def run(part: _Run) -> tuple[float, np.ndarray]:
             first, last, usage = part.first, part.last, part.usage
-            # Reduced costs less the item's shift, in place: each temporary
-            # of a county's working set is megabytes.
+            # Reduced costs less the item's shift: the prices' part summed in
+            # agent order, then put in item order once. The later steps work in
+            # these two arrays (each megabytes on a county) rather than new ones.
             priced = np.repeat(mu32[0, part.present], part.counts) * usage[0]
             for r in range(1, usage.shape[0]):
                 priced += np.repeat(mu32[r, part.present], part.counts) * usage[r]
