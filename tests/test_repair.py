@@ -177,3 +177,58 @@ def test_split_urgent_items_are_fixed_where_the_lp_leans_and_room_allows():
     assert full.tolist() == [1, 0, UNASSIGNED, UNASSIGNED, UNASSIGNED]
     # Nothing split: nothing to settle.
     assert _urgent_fixed(p, _lp_at(p, [0.0, 1.0, 1.0, 0.0]), deadline=deadline, work=None) is None
+
+
+def reinsert_problem() -> AssignmentProblem:
+    """Three agents of 2 points. Urgent items 0 (2 points, agents 0/1), 1 (2
+    points, agent 0 only) and 2 (1 point, agents 1/2); items 3-6 (1 point,
+    leaving one out costs 1) may go anywhere."""
+    pairs = [(0, 0), (0, 1), (1, 0), (2, 1), (2, 2)] + [
+        (i, a) for i in range(3, 7) for a in range(3)
+    ]
+    items, agents = (np.array(c) for c in zip(*pairs, strict=True))
+    return AssignmentProblem(
+        num_items=7,
+        num_agents=3,
+        pair_item=items,
+        pair_agent=agents,
+        pair_cost=np.zeros(items.size),
+        pair_usage=np.array([[2.0, 2.0, 2.0, 1.0, 1.0] + [1.0] * 12]),
+        limits=np.array([[2.0, 2.0, 2.0]]),
+        skip_cost=np.array([1e6, 1e6, 1e6, 1.0, 1.0, 1.0, 1.0]),
+        peak_weight=0.0,
+        peak_capacity=np.zeros(3),
+        resource_names=("points",),
+    )
+
+
+def test_reinserting_moves_only_the_chain_the_fallback_needs():
+    from caseload.solve import _reinsert_urgent
+
+    p = reinsert_problem()
+    # The search's best: item 1 out, item 0 where it must go; agent 2 untouched.
+    best = np.array([0, UNASSIGNED, 2, 1, 1, 2, UNASSIGNED])
+    fallback = np.array([1, 0, 2, UNASSIGNED, UNASSIGNED, UNASSIGNED, UNASSIGNED])
+    assert not p.violations(best) and not p.violations(fallback)
+    out = _reinsert_urgent(p, best, fallback)
+    # Item 1 takes agent 0, item 0 moves to agent 1 as in the fallback and
+    # items 3/4 make way there; agent 2 keeps items 2 and 5.
+    assert out.tolist() == [1, 0, 2, UNASSIGNED, UNASSIGNED, 2, UNASSIGNED]
+    assert not p.violations(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(max_workers=4, max_cases=8))
+def test_reinserting_places_every_urgent_item_the_fallback_places(inst: Instance) -> None:
+    from caseload.solve import _reinsert_urgent, _urgent_items
+
+    p = compile_instance(inst).problem
+    urgent = _urgent_items(p)
+    empty = np.full(p.num_items, UNASSIGNED, dtype=np.int64)
+    fallback = place_urgent(p, greedy(p, empty), urgent, seconds=2.0, threads=1, work=0.5)
+    # Another feasible allocation: the greedy's, about half its urgent items left out.
+    rng = np.random.default_rng(p.num_items)
+    dropped = np.where(urgent & (rng.random(p.num_items) < 0.5), UNASSIGNED, greedy(p, empty))
+    out = _reinsert_urgent(p, dropped, fallback)
+    assert not p.violations(out)
+    assert np.all(out[urgent & (fallback != UNASSIGNED)] != UNASSIGNED)

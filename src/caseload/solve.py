@@ -18,7 +18,7 @@ from caseload.data import Instance
 from caseload.problem import UNASSIGNED, AssignmentProblem
 from caseload.result import Result, evaluate, moves_of, unallocated_reasons, worker_rows
 from caseload.solvers.base import Progress, SolverOutput
-from caseload.solvers.greedy import greedy
+from caseload.solvers.greedy import greedy, make_room
 from caseload.solvers.lp import LPSolution, solve_lp
 from caseload.solvers.repair import place_urgent
 
@@ -232,6 +232,19 @@ LP_SHARE = 0.8
 #: / 401,933) and medium-2 501,620 (431,747), in 5.3-6.8 s.
 SKIPPED_LP_SMOOTH_SHARE = 0.35
 SKIPPED_LP_SEARCH_SHARE = 0.4
+#: Two threads, where the LP is skipped (a city authority at short limits):
+#: the smoothed ascent sums over this many pairs per pair of the problem, in
+#: at most SKIPPED_LP_SMOOTH_CAP of the time left, rather than over a share of
+#: the time. Alone on two threads it converges in about 4e7 pairs (medium-0/1/2:
+#: 549,638 / 402,852 / 433,097 at 4e7, 550,239 / 402,869 / 433,345 when
+#: converged), 2.2-2.8 s on this machine at its usual speed; with 0.3 of the
+#: time the machine's slower minutes left it short (medium-1 bounds of 162,399-
+#: 402,863 and priced starts of 1.6-9.7 million). Medium at 10 s, seeds 11-22,
+#: interleaved, time share -> this: mean objectives 612,246 / 457,679 / 473,997
+#: -> 610,159 / 453,637 / 473,959, mean gaps 11.56 / 16.87 / 10.37% -> 9.97 /
+#: 13.72 / 8.75%.
+SKIPPED_LP_SMOOTH_PASSES = 700.0
+SKIPPED_LP_SMOOTH_CAP = 0.45
 #: Pairs the smoothed ascent sums over per unit of one-thread work on a city
 #: authority (about 1.4e7 a second on medium-1 on a slow machine).
 CITY_PAIRS_PER_WORK = 4e7
@@ -895,12 +908,20 @@ def _by_search(
         smoothed = CapacityLagrangian(problem)
         smoothed.consider(smoothed.mu, smoothed.nu)
         left = max(0.0, deadline - time.perf_counter())
-        smoothed.smooth_ascent(
-            seconds=SMOOTH_SHARE * left,
-            grace=SMOOTH_GRACE * left,
-            stop=cancelled,
-            threads=threads,
-        )
+        if lp_skipped:
+            smoothed.smooth_ascent(
+                seconds=SKIPPED_LP_SMOOTH_CAP * left,
+                stop=cancelled,
+                threads=threads,
+                pair_budget=SKIPPED_LP_SMOOTH_PASSES * problem.num_pairs,
+            )
+        else:
+            smoothed.smooth_ascent(
+                seconds=SMOOTH_SHARE * left,
+                grace=SMOOTH_GRACE * left,
+                stop=cancelled,
+                threads=threads,
+            )
         lp = None
     elif lp_skipped and plan is not None:
         # The smoothed ascent instead, in work: its bound is near the LP's
@@ -982,6 +1003,15 @@ def _by_search(
                     threads=threads,
                 )
                 stats["priced_repaired_objective"] = problem.objective(priced)
+                if _rank(problem, priced)[0]:
+                    # The repair ran out of time (a slow machine): searched from
+                    # there, statutory cases sometimes stayed out to the end
+                    # and the statutory-first start was all there was (medium-1
+                    # at 10 s, 3 of 14 runs: 741,523-754,148 against 440,642-
+                    # 458,910). With the repair made to fail, seeds 2/3: starts
+                    # of 669,637 / 679,399, ends 453,890 / 445,118.
+                    priced = _reinsert_urgent(problem, priced, start)
+                    stats["priced_reinserted_objective"] = problem.objective(priced)
             fallback, start = start, priced
     elif lp is not None:
         lp_bound = lag.consider(lp.mu, lp.nu)
@@ -1164,6 +1194,12 @@ def _by_search(
         bound, source = _with_knapsack(stats, bound, source, knap_pending.result())
     if climb_pending is not None and climb_pending.result() > bound:
         bound, source = climb_pending.result(), "lagrangian"
+    if fallback is not None and _rank(problem, best)[0]:
+        # Statutory cases the search did not place go where the fallback has
+        # them, rather than the fallback replacing all the search found.
+        reinserted = _reinsert_urgent(problem, best, fallback)
+        if _rank(problem, reinserted) < _rank(problem, best):
+            best = reinserted
     if fallback is not None and _rank(problem, fallback) < _rank(problem, best):
         best = fallback
     if _rank(problem, best)[0] and not cancelled():
@@ -1330,7 +1366,6 @@ def _packed_start(
     greedy fills the rest. ``None`` if the knapsacks are not all packed by
     ``deadline``.
     """
-    from caseload.solvers.greedy import make_room
     from caseload.solvers.knapsack import KnapsackLagrangian
 
     p = problem
@@ -1449,6 +1484,38 @@ def _priced_start(
     return greedy(p, partial)
 
 
+def _reinsert_urgent(
+    p: AssignmentProblem, assignment: np.ndarray, placed: np.ndarray
+) -> np.ndarray:
+    """``assignment`` with the urgent items it leaves out placed as ``placed``
+    (a feasible assignment) has them, and as few others changed as that needs.
+
+    The agents of those items take exactly their urgent items in ``placed``;
+    urgent items they hold that go elsewhere there move too, and their new
+    agents join, until nothing more moves. Every such agent then holds no more
+    urgent load than in ``placed``; its other items make room, cheapest to
+    leave out first, and the greedy offers them the rest.
+    """
+    urgent = _urgent_items(p) & (placed != UNASSIGNED)
+    result = assignment.copy()
+    todo = np.flatnonzero(urgent & (result == UNASSIGNED))
+    if todo.size == 0:
+        return result
+    ruled = np.zeros(p.num_agents, dtype=bool)
+    new = np.unique(placed[todo])
+    while new.size:
+        ruled[new] = True
+        # Urgent items held by these agents that ``placed`` puts elsewhere.
+        held = urgent & (result >= 0) & ruled[np.maximum(result, 0)]
+        leaving = held & (placed != result)
+        new = np.unique(placed[leaving])
+        new = new[~ruled[new]]
+    moving = urgent & ruled[np.maximum(placed, 0)]
+    result[moving] = placed[moving]
+    result[_urgent_items(p) & ~urgent & (result >= 0) & ruled[np.maximum(result, 0)]] = UNASSIGNED
+    return greedy(p, make_room(p, result, np.zeros(0, dtype=np.int64), urgent))
+
+
 def _first_fit(p: AssignmentProblem, loads: np.ndarray, pairs: np.ndarray) -> int:
     """The agent of the first of ``pairs`` (one item's) within its limits given ``loads``,
     which it then adds to; ``UNASSIGNED`` if none fits."""
@@ -1470,8 +1537,6 @@ def _lp_rounded(p: AssignmentProblem, lp: LPSolution) -> np.ndarray:
     items already placed are kept. Most items are whole in an optimal LP
     solution, so this keeps the LP's choice of which items to leave out.
     """
-    from caseload.solvers.greedy import make_room
-
     whole = lp.integral_part(p)
     must = ~np.isfinite(p.skip_cost)
     todo = np.flatnonzero((whole == UNASSIGNED) & (_lp_share(p, lp) > 1e-6))
