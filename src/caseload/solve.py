@@ -908,20 +908,13 @@ def _by_search(
         smoothed = CapacityLagrangian(problem)
         smoothed.consider(smoothed.mu, smoothed.nu)
         left = max(0.0, deadline - time.perf_counter())
-        if lp_skipped:
-            smoothed.smooth_ascent(
-                seconds=SKIPPED_LP_SMOOTH_CAP * left,
-                stop=cancelled,
-                threads=threads,
-                pair_budget=SKIPPED_LP_SMOOTH_PASSES * problem.num_pairs,
-            )
-        else:
-            smoothed.smooth_ascent(
-                seconds=SMOOTH_SHARE * left,
-                grace=SMOOTH_GRACE * left,
-                stop=cancelled,
-                threads=threads,
-            )
+        smoothed.smooth_ascent(
+            seconds=(SKIPPED_LP_SMOOTH_CAP if lp_skipped else SMOOTH_SHARE) * left,
+            grace=0.0 if lp_skipped else SMOOTH_GRACE * left,
+            stop=cancelled,
+            threads=threads,
+            pair_budget=SKIPPED_LP_SMOOTH_PASSES * problem.num_pairs if lp_skipped else None,
+        )
         lp = None
     elif lp_skipped and plan is not None:
         # The smoothed ascent instead, in work: its bound is near the LP's
@@ -1496,7 +1489,8 @@ def _reinsert_urgent(
     urgent load than in ``placed``; its other items make room, cheapest to
     leave out first, and the greedy offers them the rest.
     """
-    urgent = _urgent_items(p) & (placed != UNASSIGNED)
+    every = _urgent_items(p)
+    urgent = every & (placed != UNASSIGNED)
     result = assignment.copy()
     todo = np.flatnonzero(urgent & (result == UNASSIGNED))
     if todo.size == 0:
@@ -1512,7 +1506,9 @@ def _reinsert_urgent(
         new = new[~ruled[new]]
     moving = urgent & ruled[np.maximum(placed, 0)]
     result[moving] = placed[moving]
-    result[_urgent_items(p) & ~urgent & (result >= 0) & ruled[np.maximum(result, 0)]] = UNASSIGNED
+    # Urgent items ``placed`` leaves out give way on those agents too: their
+    # urgent load is then no more than in ``placed``.
+    result[every & ~urgent & (result >= 0) & ruled[np.maximum(result, 0)]] = UNASSIGNED
     return greedy(p, make_room(p, result, np.zeros(0, dtype=np.int64), urgent))
 
 
