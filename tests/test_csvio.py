@@ -129,6 +129,19 @@ def test_defaults_derived_localities_and_standard_case_types(tmp_path: Path) -> 
     assert inst.statutory(inst.cases[0]) and inst.points(inst.cases[1]) == 6
 
 
+def test_no_locality_anywhere_names_the_files_they_come_from(tmp_path: Path) -> None:
+    folder = write_files(
+        tmp_path,
+        workers="worker_id,base,capacity\n",
+        cases="case_id,type,location\n",
+        localities=None,
+        travel=None,
+    )
+    assert problems_of(folder) == {
+        "localities named in workers.csv and cases.csv": "must have at least one record"
+    }
+
+
 def test_labels_are_mapped_to_ids(tmp_path: Path) -> None:
     workers = (
         "Worker_ID , Base,Capacity,Skills,Excluded_Case_Types,x_team\n"

@@ -640,6 +640,12 @@ def _locate(where: str, read: Mapping[str, _Records]) -> tuple[tuple[int, int, i
     """A validation ``where`` (``cases[c7].priority``) as file, row and column."""
     unplaced = (99, 0, 0)
     kind = where.split("[", 1)[0].split(".", 1)[0]
+    if kind == "localities" and kind not in read:
+        # Without localities.csv the localities are those the other files name.
+        named = " and ".join(
+            read[k].table.file for k in ("workers", "cases", "travel") if k in read
+        )
+        return unplaced, f"localities named in {named}"
     if kind not in read:
         return unplaced, where
     recs = read[kind]
