@@ -206,7 +206,7 @@ def test_reinserting_moves_only_the_chain_the_fallback_needs():
     from caseload.solve import _reinsert_urgent
 
     p = reinsert_problem()
-    # The search's best: item 1 out, item 0 where it must go; agent 2 untouched.
+    # The search's best: item 1 out, item 0 on the one agent item 1 can take.
     best = np.array([0, UNASSIGNED, 2, 1, 1, 2, UNASSIGNED])
     fallback = np.array([1, 0, 2, UNASSIGNED, UNASSIGNED, UNASSIGNED, UNASSIGNED])
     assert not p.violations(best) and not p.violations(fallback)
