@@ -751,6 +751,33 @@ def test_the_search_brings_moved_children_back() -> None:
         assert np.array_equal(found[moved], p.incumbent[moved])
 
 
+def test_a_stalled_search_turns_to_moved_children(monkeypatch) -> None:
+    """After STALLED_STEPS sub-problems in a row without a gain, neighbourhoods are
+    built around moved cases twice as often."""
+    from caseload.solvers import lns
+
+    p = moved_problem()
+    shares: list[float] = []
+    seed_agents = lns._seed_agents
+
+    def recording(*args: Any) -> Any:
+        shares.append(args[-1])
+        return seed_agents(*args)
+
+    monkeypatch.setattr(lns, "_seed_agents", recording)
+    monkeypatch.setattr(lns, "STALLED_STEPS", 3)
+    # Optimal already (item 2 can only be with agent 2): no step can gain.
+    start = np.array([0, 2, 2])
+    found, stats = lns.improve(
+        p, start, deadline=time.perf_counter() + 60, seed=0, work=0.3, moved_share=0.2
+    )
+    assert np.array_equal(found, start) and stats["lns_improvements"] == 0
+    # One thread: each step is settled before the next is built.
+    assert len(shares) > 4
+    assert shares[:3] == [0.2, 0.2, 0.2]
+    assert set(shares[3:]) == {0.4}
+
+
 def test_a_problem_too_large_for_one_lp_starts_from_the_smoothed_prices(monkeypatch) -> None:
     """Where the whole LP would take too long (a county; here a city authority made to
     look like one), the smoothed ascent gives the bound and, through its prices, the
