@@ -393,7 +393,8 @@ def improve(
     ``max_agents`` agents are freed at once: either smaller makes smaller
     sub-problems, so more steps in the time. ``moved_share`` of the
     neighbourhoods (where items have incumbents) are built around an item
-    moved from its incumbent (see :func:`_seed_agents`).
+    moved from its incumbent (see :func:`_seed_agents`), twice that once
+    :data:`STALLED_STEPS` sub-problems in a row have gained nothing.
 
     With ``patience``, the search also ends after that many sub-problems in a
     row have brought nothing while CP-SAT proves them at the largest size: the
