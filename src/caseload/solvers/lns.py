@@ -47,7 +47,8 @@ MOVED_SHARE = 0.25
 #: Sub-problems in a row without a gain after which the share around moved
 #: cases doubles, until one gains: where the search has stalled, what is left
 #: is mostly children to bring back. Large-2 at 10 s, seeds 0-13: within 0.5%
-#: of its 300 s value in 6 runs of 14 without, 10 with (mean 60,073 ->
+#: of its 300 s value in 6 runs of 14 without, 10 with (a later batch, not
+#: interleaved; mean 60,073 ->
 #: 59,944); medium-0/1/2 (seeds 3-6, interleaved) 598,844 / 448,832 / 472,417
 #: -> 600,616 / 447,399 / 473,421, within their noise; the CI gate's one-thread
 #: solves identical (they never stall this long). A constant half instead
